@@ -1,0 +1,1 @@
+"""Event-sourced automation runs of a seven-stage content pipeline, per site."""

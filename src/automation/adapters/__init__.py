@@ -1,0 +1,1 @@
+"""Adapters: persistence, messaging and AI providers behind the application's ports."""

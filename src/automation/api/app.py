@@ -1,0 +1,28 @@
+"""The FastAPI application, built around already-wired services."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from automation.api.errors import install_error_handlers
+from automation.api.metrics import MetricsMiddleware
+from automation.api.reads import Reads
+from automation.api.routes import automation, health, planner, sites
+from automation.bootstrap import Services
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(
+        title="Automation runs",
+        version="0.1.0",
+        description="Configure, start, watch, pause, resume and cancel automation runs "
+        "of the seven-stage content pipeline, per site.",
+    )
+    app.state.services = services
+    app.state.reads = Reads(services)
+    app.state.token_cache = {}
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware)
+    for module in (health, sites, planner, automation):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,87 @@
+"""Request dependencies: the caller's account, ids from the query string, the services."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+import anyio.to_thread
+from fastapi import Depends, Request
+
+from automation.api.errors import invalid_request, missing_parameter, not_authenticated
+from automation.api.reads import Reads
+from automation.application.app import AutomationApp
+from automation.bootstrap import Services
+from automation.domain.token import hash_token
+
+_TOKEN_CACHE_LIMIT = 10_000
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def get_reads(request: Request) -> Reads:
+    reads: Reads = request.app.state.reads
+    return reads
+
+
+def get_app(request: Request) -> AutomationApp:
+    return get_services(request).app
+
+
+async def current_account(request: Request) -> UUID:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > 200:
+        raise not_authenticated()
+    cache: dict[str, UUID] = request.app.state.token_cache
+    key = hash_token(token)  # the cache holds hashes, never tokens
+    account_id = cache.get(key)
+    if account_id is None:
+        account_id = await anyio.to_thread.run_sync(get_app(request).authenticate, token)
+        if account_id is None:
+            raise not_authenticated()
+        if len(cache) >= _TOKEN_CACHE_LIMIT:
+            cache.clear()
+        cache[key] = account_id
+    return account_id
+
+
+def _uuid_param(request: Request, name: str) -> UUID:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        raise missing_parameter(name)
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise invalid_request({name: "must be a UUID"}) from None
+
+
+AccountId = Annotated[UUID, Depends(current_account)]
+ReadsDep = Annotated[Reads, Depends(get_reads)]
+AppDep = Annotated[AutomationApp, Depends(get_app)]
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def owned_site_id(request: Request, account_id: AccountId, reads: ReadsDep) -> UUID:
+    """The ``site_id`` query parameter, naming a site of the caller's account."""
+    return await reads.owned_site(account_id, _uuid_param(request, "site_id"))
+
+
+async def owned_run_id(request: Request, account_id: AccountId, reads: ReadsDep) -> UUID:
+    """The ``run_id`` query parameter, naming a run of the caller's account."""
+    run_id, _ = await reads.owned_run(account_id, _uuid_param(request, "run_id"))
+    return run_id
+
+
+def run_id_param(request: Request, _: AccountId) -> UUID:
+    """The ``run_id`` query parameter, parsed only: commands check ownership in the store."""
+    return _uuid_param(request, "run_id")
+
+
+SiteId = Annotated[UUID, Depends(owned_site_id)]
+RunIdParam = Annotated[UUID, Depends(run_id_param)]
+RunId = Annotated[UUID, Depends(owned_run_id)]

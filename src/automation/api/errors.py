@@ -1,0 +1,99 @@
+"""Every error the API answers, in the contract's JSON shape, mapped to HTTP in one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from automation.domain.errors import DomainError, NotFoundError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, code: str, message: str, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+def missing_parameter(name: str) -> ApiError:
+    return ApiError(
+        400,
+        "missing_parameter",
+        f"the query parameter {name} is required",
+        {"fields": {name: "required"}},
+    )
+
+
+def invalid_request(fields: dict[str, str]) -> ApiError:
+    return ApiError(
+        400, "invalid_request", "invalid " + ", ".join(sorted(fields)), {"fields": fields}
+    )
+
+
+def not_authenticated() -> ApiError:
+    return ApiError(401, "not_authenticated", "a valid bearer token is required")
+
+
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> Response:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_api_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    async def on_domain_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DomainError)
+        status = 404 if isinstance(exc, NotFoundError) else 400
+        return error_response(status, exc.code, exc.message, exc.details)
+
+    async def on_validation_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        fields: dict[str, str] = {}
+        for error in exc.errors():
+            if error.get("type") == "json_invalid":
+                fields["body"] = "is not valid JSON"
+                continue
+            fields.setdefault(_field_name(tuple(error.get("loc", ()))), str(error.get("msg")))
+        return error_response(
+            400, "invalid_request", "invalid " + ", ".join(sorted(fields)), {"fields": fields}
+        )
+
+    async def on_http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        codes = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated"}
+        code = codes.get(exc.status_code, "http_error")
+        status = exc.status_code if exc.status_code in codes else 400
+        return error_response(status, code, str(exc.detail))
+
+    async def on_unexpected(_: Request, exc: Exception) -> Response:
+        log.exception("unexpected error", exc_info=exc)
+        return error_response(500, "internal_error", "the server could not answer")
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(DomainError, on_domain_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,210 @@
+"""/api/v1/automation: a site's config, and starting, watching and steering its runs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import anyio.to_thread
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from automation.api.deps import AccountId, AppDep, ReadsDep, RunId, RunIdParam, ServicesDep, SiteId
+from automation.api.errors import ApiError
+from automation.api.responses import json, raw_json
+from automation.api.schemas import ConfigUpdate
+from automation.application.app import Written
+from automation.domain.schedule import Schedule
+from automation.domain.values import STAGE_NAMES, Stage
+from projections.configs import config_document
+from projections.current_run import current_run_body
+from projections.documents import loads
+from projections.history import history_body
+from projections.logs import last_lines
+from projections.run_document import iso
+
+router = APIRouter(prefix="/api/v1/automation", tags=["automation"])
+
+
+def _config_view(site_id: UUID, stored: dict[str, Any], now: datetime) -> dict[str, Any]:
+    config = stored["config"]
+    next_run_at = None
+    if config.get("is_enabled"):
+        schedule = Schedule.from_config(config, stored["timezone"])
+        next_run_at = iso(schedule.next_after(now).fire_at)
+    return {
+        "site_id": str(site_id),
+        **config,
+        "timezone": stored["timezone"],
+        "last_run_at": stored["last_run_at"],
+        "next_run_at": next_run_at,
+    }
+
+
+async def _config(reads: ReadsDep, site_id: UUID, now: datetime) -> Response:
+    stored = await reads.query(config_document, site_id)
+    if stored is None:
+        raise ApiError(404, "site_not_found", "site not found")
+    return json(_config_view(site_id, stored, now))
+
+
+@router.get("/config")
+async def get_config(site_id: SiteId, reads: ReadsDep, app: AppDep) -> Response:
+    return await _config(reads, site_id, app.clock.now())
+
+
+@router.put("/update_config")
+async def update_config(
+    body: ConfigUpdate, site_id: SiteId, account_id: AccountId, app: AppDep, reads: ReadsDep
+) -> Response:
+    changes = body.changes()
+    if changes:
+        written = await anyio.to_thread.run_sync(app.update_config, account_id, site_id, changes)
+        await reads.caught_up(written.position)
+    return await _config(reads, site_id, app.clock.now())
+
+
+@router.post("/run_now", status_code=202)
+async def run_now(
+    site_id: SiteId, account_id: AccountId, services: ServicesDep, reads: ReadsDep
+) -> Response:
+    def start() -> Written:
+        pending = services.content.pending_work(site_id)
+        return services.app.start_run(account_id, site_id, pending)
+
+    written = await anyio.to_thread.run_sync(start)
+    await reads.caught_up(written.position)
+    return json({"run_id": str(written.value.id), "status": "running"}, 202)
+
+
+@router.get("/current_run")
+async def current_run(site_id: SiteId, reads: ReadsDep) -> Response:
+    body = await reads.query(current_run_body, site_id)
+    return raw_json('{"run":' + (body or "null") + "}")
+
+
+@router.get("/history")
+async def history(site_id: SiteId, reads: ReadsDep) -> Response:
+    return raw_json(await reads.query(history_body, site_id))
+
+
+@router.get("/logs")
+async def logs(
+    run_id: RunId, reads: ReadsDep, lines: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> Response:
+    return json({"run_id": str(run_id), "lines": await reads.query(last_lines, run_id, lines)})
+
+
+@router.get("/estimate")
+async def estimate(site_id: SiteId, account_id: AccountId, services: ServicesDep) -> Response:
+    def compute() -> dict[str, Any]:
+        pending = services.content.pending_work(site_id)
+        return services.app.estimate(account_id, site_id, pending)
+
+    return json(await anyio.to_thread.run_sync(compute))
+
+
+@router.get("/pipeline_overview")
+async def pipeline_overview(site_id: SiteId, services: ServicesDep) -> Response:
+    pending = await anyio.to_thread.run_sync(services.content.pending_work, site_id)
+    counts = [
+        pending.keywords,
+        pending.clusters,
+        pending.ideas,
+        pending.tasks,
+        pending.content,
+        pending.image_prompts,
+        0,
+    ]
+    stages = [
+        {"stage": int(stage), "name": STAGE_NAMES[stage], "pending": count}
+        for stage, count in zip(Stage, counts, strict=True)
+    ]
+    return json({"stages": stages})
+
+
+@router.get("/current_processing")
+async def current_processing(
+    site_id: SiteId, reads: ReadsDep, services: ServicesDep, account_id: AccountId
+) -> Response:
+    body = await reads.query(current_run_body, site_id)
+    if body is None:
+        return json({"processing": None})
+    run = loads(body)
+    stage = run["stages"][run["current_stage"] - 1]
+    pending = await anyio.to_thread.run_sync(services.content.pending_work, site_id)
+    waiting = pending.keywords if run["current_stage"] == 1 else 0
+    total = stage["processed"] + waiting
+    percent = round(100 * stage["processed"] / total, 1) if total else 0.0
+    return json(
+        {
+            "processing": {
+                "run_id": run["run_id"],
+                "status": run["status"],
+                "stage": run["current_stage"],
+                "stage_name": stage["name"],
+                "processed": stage["processed"],
+                "total": total,
+                "percent": percent,
+                "current_items": [],
+                "up_next": [],
+            }
+        }
+    )
+
+
+async def _control(reads: ReadsDep, written: Written, run_id: UUID) -> Response:
+    await reads.caught_up(written.position)
+    return json({"run_id": str(run_id), "status": written.value})
+
+
+@router.post("/pause")
+async def pause(
+    run_id: RunIdParam, account_id: AccountId, app: AppDep, reads: ReadsDep
+) -> Response:
+    return await _control(
+        reads, await anyio.to_thread.run_sync(app.pause_run, account_id, run_id), run_id
+    )
+
+
+@router.post("/resume")
+async def resume(
+    run_id: RunIdParam, account_id: AccountId, app: AppDep, reads: ReadsDep
+) -> Response:
+    return await _control(
+        reads, await anyio.to_thread.run_sync(app.resume_run, account_id, run_id), run_id
+    )
+
+
+@router.post("/cancel")
+async def cancel(
+    run_id: RunIdParam, account_id: AccountId, app: AppDep, reads: ReadsDep
+) -> Response:
+    return await _control(
+        reads, await anyio.to_thread.run_sync(app.cancel_run, account_id, run_id), run_id
+    )
+
+
+@router.get("/schedule_preview")
+async def schedule_preview(
+    site_id: SiteId,
+    reads: ReadsDep,
+    app: AppDep,
+    count: Annotated[int, Query(ge=1, le=50)] = 5,
+) -> Response:
+    stored = await reads.query(config_document, site_id)
+    if stored is None:
+        raise ApiError(404, "site_not_found", "site not found")
+    schedule = Schedule.from_config(stored["config"], stored["timezone"])
+    slots = schedule.upcoming(app.clock.now(), count)
+    return json(
+        {
+            "site_id": str(site_id),
+            "timezone": stored["timezone"],
+            "fire_times": [
+                {"local": slot.local(schedule.zone).isoformat(), "utc": iso(slot.fire_at)}
+                for slot in slots
+            ],
+        }
+    )

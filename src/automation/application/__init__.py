@@ -1,0 +1,1 @@
+"""Use cases: one method per command, over ports. Knows no HTTP, AMQP or SQL."""

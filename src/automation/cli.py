@@ -1,0 +1,108 @@
+"""The ``automation`` command: the server, its roles, and the admin tools."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from uuid import UUID
+
+import orjson
+
+from automation.config import Settings
+from automation.domain.errors import DomainError
+
+
+def _print(value: object) -> None:
+    sys.stdout.write(orjson.dumps(value).decode() + "\n")
+    sys.stdout.flush()
+
+
+def _fail(message: str, code: int = 2) -> int:
+    sys.stderr.write(orjson.dumps({"error": message}).decode() + "\n")
+    return code
+
+
+def _account_id(raw: str) -> UUID:
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an account id: {raw!r}") from None
+
+
+def _positive(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {raw!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="automation", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="every role in one process")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    api = commands.add_parser("api", help="the HTTP API alone")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    commands.add_parser("projector", help="the read-model projector alone")
+
+    admin = commands.add_parser("admin", help="accounts, tokens and credits")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    create = admin_commands.add_parser("create-account")
+    create.add_argument("name")
+    create.add_argument("--credits", type=_positive, default=0)
+    token = admin_commands.add_parser("create-token")
+    token.add_argument("account_id", type=_account_id)
+    grant = admin_commands.add_parser("grant-credits")
+    grant.add_argument("account_id", type=_account_id)
+    grant.add_argument("amount", type=_positive)
+    return parser
+
+
+def _admin(args: argparse.Namespace, settings: Settings) -> int:
+    from automation.bootstrap import build
+
+    services = build(settings)
+    try:
+        app = services.app
+        if args.admin_command == "create-account":
+            account_id, token = app.open_account(args.name, args.credits)
+            _print({"account_id": str(account_id), "token": token})
+        elif args.admin_command == "create-token":
+            _print({"token": app.issue_token(args.account_id)})
+        else:
+            balance = app.grant_credits(args.account_id, args.amount)
+            _print({"account_id": str(args.account_id), "balance": balance})
+    except DomainError as error:
+        return _fail(error.message)
+    finally:
+        services.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    if args.command == "admin":
+        return _admin(args, settings)
+    from automation import roles
+
+    if args.command == "serve":
+        return roles.serve(settings, args.host, args.port)
+    if args.command == "api":
+        return roles.api(settings, args.host, args.port)
+    if args.command == "projector":
+        return roles.projector(settings)
+    return _fail(f"unknown command {args.command}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,51 @@
+"""Settings: the only place that reads the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    automation_data_dir: Path = Field(default=Path("./var"))
+    database_url: str | None = None
+    amqp_url: str | None = None
+    # Keeps one deployment's tables apart in a shared PostgreSQL database (tests use it).
+    database_schema: str | None = Field(default=None, alias="AUTOMATION_DB_SCHEMA")
+    db_pool_size: int = Field(default=10, alias="AUTOMATION_DB_POOL_SIZE")
+    # How long a command's answer waits for the read models to show it.
+    read_your_writes_timeout: float = Field(default=5.0, alias="AUTOMATION_RYW_TIMEOUT")
+
+    @property
+    def uses_postgres(self) -> bool:
+        return bool(self.database_url)
+
+    def event_store_env(self) -> dict[str, str]:
+        """The eventsourcing library's settings for the event store."""
+        if not self.database_url:
+            self.automation_data_dir.mkdir(parents=True, exist_ok=True)
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.automation_data_dir / "events.db"),
+                "SQLITE_LOCK_TIMEOUT": "30",
+            }
+        url = urlparse(self.database_url)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": url.path.lstrip("/") or "postgres",
+            "POSTGRES_HOST": url.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": unquote(url.username or "postgres"),
+            # The library insists on a password even where the server trusts local users.
+            "POSTGRES_PASSWORD": unquote(url.password or "unused"),
+            "POSTGRES_POOL_SIZE": str(self.db_pool_size),
+            "POSTGRES_MAX_OVERFLOW": str(self.db_pool_size),
+        }
+        if self.database_schema:
+            env["POSTGRES_SCHEMA"] = self.database_schema
+        return env

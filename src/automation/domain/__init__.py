@@ -1,0 +1,1 @@
+"""The domain: aggregates, their events, values and errors. Imports no framework."""

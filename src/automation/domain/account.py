@@ -1,0 +1,72 @@
+"""The Account aggregate: a tenant and its credits.
+
+``balance`` is what the account can still spend: granted, less charged, less what active
+runs hold in reservation. It never goes below zero: a reservation or charge that would
+take it there is refused.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from automation.domain.errors import InsufficientCreditsError, InvalidValueError
+
+
+class Account(Aggregate):
+    INITIAL_VERSION = 1
+
+    @classmethod
+    def open(cls, name: str) -> Account:
+        if not name.strip() or len(name.strip()) > 200:
+            raise InvalidValueError({"name": "must be 1 to 200 characters"})
+        return cls(name=name.strip())
+
+    @event("AccountOpened")
+    def __init__(self, *, name: str) -> None:
+        self.name = name
+        self.balance = 0
+        self.reservations: dict[str, int] = {}
+
+    def grant(self, amount: int) -> None:
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise InvalidValueError({"amount": "must be a positive whole number"})
+        self._granted(amount=amount)
+
+    def reserve(self, run_id: UUID, amount: int) -> None:
+        if amount > self.balance:
+            raise InsufficientCreditsError(required=amount, balance=self.balance)
+        self._reserved(run_id=run_id, amount=amount)
+
+    def charge(self, run_id: UUID, amount: int) -> None:
+        """Charge a run's spend: from its reservation first, then from the free balance."""
+        held = self.reservations.get(str(run_id), 0)
+        if amount - min(held, amount) > self.balance:
+            raise InsufficientCreditsError(required=amount, balance=self.balance + held)
+        self._charged(run_id=run_id, amount=amount)
+
+    def release(self, run_id: UUID) -> None:
+        if str(run_id) in self.reservations:
+            self._released(run_id=run_id)
+
+    @event("CreditsGranted")
+    def _granted(self, amount: int) -> None:
+        self.balance += amount
+
+    @event("CreditsReserved")
+    def _reserved(self, run_id: UUID, amount: int) -> None:
+        self.balance -= amount
+        self.reservations[str(run_id)] = amount
+
+    @event("CreditsCharged")
+    def _charged(self, run_id: UUID, amount: int) -> None:
+        held = self.reservations.get(str(run_id), 0)
+        from_reservation = min(held, amount)
+        if str(run_id) in self.reservations:
+            self.reservations[str(run_id)] = held - from_reservation
+        self.balance -= amount - from_reservation
+
+    @event("ReservationReleased")
+    def _released(self, run_id: UUID) -> None:
+        self.balance += self.reservations.pop(str(run_id))

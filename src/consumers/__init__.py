@@ -1,0 +1,1 @@
+"""Worker roles: one module per role, their shared runtime in one module."""

@@ -1,0 +1,1 @@
+"""Read models: one module per view (its tables, its projection, its queries)."""

@@ -1,0 +1,77 @@
+"""logs: a run's history as human-readable lines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from automation.adapters.sql import Tx
+from automation.domain.values import STAGE_NAMES, Stage
+from projections.run_document import is_run_event, iso
+from projections.runtime import Projection
+
+
+def _stage(number: int) -> str:
+    return f"Stage {number} ({STAGE_NAMES[Stage(number)]})"
+
+
+def describe(event: Any) -> str | None:
+    """One log line for a run event, or None for events that say nothing to a reader."""
+    name = type(event).__name__
+    if name == "RunStarted":
+        return (
+            f"Run started ({event.trigger_type}); estimated {event.estimated_credits} "
+            f"credits, {event.reserved_credits} reserved"
+        )
+    if name == "RunPaused":
+        return "Run paused"
+    if name == "RunResumed":
+        return "Run resumed"
+    if name == "RunCancelled":
+        return "Run cancelled"
+    if name == "RunCompleted":
+        return "Run completed"
+    if name == "RunFailed":
+        return f"Run failed: {event.error}"
+    if name == "StageStarted":
+        return f"{_stage(event.stage)} started"
+    if name == "StageCompleted":
+        return (
+            f"{_stage(event.stage)} completed: {event.processed} processed, {event.created} created"
+        )
+    if name == "CreditsConsumed":
+        return f"{_stage(event.stage)} used {event.amount} credits"
+    line = getattr(event, "log_line", None)
+    return line() if callable(line) else None
+
+
+class LogsProjection(Projection):
+    name: ClassVar[str] = "logs"
+    tables: ClassVar[Sequence[str]] = ("run_logs",)
+    ddl: ClassVar[Sequence[str]] = (
+        "CREATE TABLE IF NOT EXISTS run_logs ("
+        "run_id TEXT NOT NULL, seq BIGINT NOT NULL, line TEXT NOT NULL, "
+        "PRIMARY KEY (run_id, seq))",
+    )
+
+    def apply(self, tx: Tx, event: Any, position: int) -> None:
+        if not is_run_event(event):
+            return
+        text = describe(event)
+        if text is None:
+            return
+        at: datetime = getattr(event, "at", None) or event.timestamp
+        tx.execute(
+            "INSERT INTO run_logs (run_id, seq, line) VALUES (?, ?, ?)",
+            (str(event.originator_id), event.originator_version, f"{iso(at)} {text}"),
+        )
+
+
+def last_lines(tx: Tx, run_id: UUID, count: int) -> list[str]:
+    rows = tx.fetchall(
+        "SELECT line FROM run_logs WHERE run_id = ? ORDER BY seq DESC LIMIT ?",
+        (str(run_id), count),
+    )
+    return [str(r[0]) for r in reversed(rows)]

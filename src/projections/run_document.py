@@ -1,0 +1,110 @@
+"""The run as readers see it: a JSON document folded from the run's events.
+
+``current_run``, ``history`` and the audit time-travel all show this same document.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from automation.domain.run import AutomationRun
+from automation.domain.values import STAGE_NAMES, Stage, StageStatus
+
+TERMINAL_EVENTS = frozenset({"RunCancelled", "RunCompleted", "RunFailed"})
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def is_run_event(event: Any) -> bool:
+    return type(event).__qualname__.startswith(AutomationRun.__name__ + ".")
+
+
+def new_document(event: Any) -> dict[str, Any]:
+    return {
+        "run_id": str(event.originator_id),
+        "site_id": str(event.site_id),
+        "status": "running",
+        "trigger_type": event.trigger_type,
+        "current_stage": int(Stage.KEYWORDS_TO_CLUSTERS),
+        "started_at": iso(event.at),
+        "paused_at": None,
+        "resumed_at": None,
+        "completed_at": None,
+        "total_credits_used": 0,
+        "estimated_credits": event.estimated_credits,
+        "reserved_credits": event.reserved_credits,
+        "error": None,
+        "version": event.originator_version,
+        "stages": [
+            {
+                "stage": int(s),
+                "name": STAGE_NAMES[s],
+                "status": StageStatus.PENDING.value,
+                "processed": 0,
+                "created": 0,
+                "credits_used": 0,
+            }
+            for s in Stage
+        ],
+    }
+
+
+def fold(doc: dict[str, Any] | None, event: Any) -> dict[str, Any] | None:
+    """The document after ``event``; ``doc`` is None before the run's first event."""
+    name = type(event).__name__
+    if name == "RunStarted":
+        return new_document(event)
+    if doc is None:
+        return None
+    doc = dict(doc)
+    doc["version"] = event.originator_version
+    if name == "RunPaused":
+        doc.update(status="paused", paused_at=iso(event.at))
+    elif name == "RunResumed":
+        doc.update(status="running", resumed_at=iso(event.at))
+    elif name in TERMINAL_EVENTS:
+        status = {"RunCancelled": "cancelled", "RunCompleted": "completed", "RunFailed": "failed"}[
+            name
+        ]
+        doc.update(status=status, completed_at=iso(event.at))
+        if name == "RunFailed":
+            doc["error"] = event.error
+    elif name == "StageStarted":
+        doc["current_stage"] = event.stage
+        _stage(doc, event.stage)["status"] = StageStatus.RUNNING.value
+    elif name == "StageCompleted":
+        _stage(doc, event.stage)["status"] = StageStatus.COMPLETED.value
+    elif name == "CreditsConsumed":
+        _stage(doc, event.stage)["credits_used"] += event.amount
+        doc["total_credits_used"] += event.amount
+    return doc
+
+
+def _stage(doc: dict[str, Any], stage: int) -> dict[str, Any]:
+    doc["stages"] = [dict(s) for s in doc["stages"]]
+    entry: dict[str, Any] = doc["stages"][stage - 1]
+    return entry
+
+
+def public(doc: dict[str, Any]) -> dict[str, Any]:
+    """The contract's shape of a run (internal bookkeeping fields removed)."""
+    return {k: v for k, v in doc.items() if k != "version"}
+
+
+def summary(doc: dict[str, Any]) -> dict[str, Any]:
+    """A run as listed in ``history``."""
+    keys = (
+        "run_id",
+        "status",
+        "trigger_type",
+        "started_at",
+        "completed_at",
+        "total_credits_used",
+        "current_stage",
+    )
+    return {k: doc[k] for k in keys}

@@ -1,0 +1,190 @@
+"""Runs projections: follows the event log and writes each view with its position.
+
+A projection's rows and its tracking position are written in one transaction, and the
+position only moves forward (a conditional update), so a restart neither loses nor
+re-applies an event, and two projector processes never both apply one batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from automation.adapters.sql import Database, Tx
+
+log = logging.getLogger(__name__)
+
+TRACKING_DDL = (
+    "CREATE TABLE IF NOT EXISTS projection_tracking ("
+    "name TEXT PRIMARY KEY, position BIGINT NOT NULL)"
+)
+
+
+class Projection(ABC):
+    """A read model: its tables, and how one event changes them."""
+
+    name: ClassVar[str]
+    ddl: ClassVar[Sequence[str]]
+    tables: ClassVar[Sequence[str]]
+
+    @abstractmethod
+    def apply(self, tx: Tx, event: Any, position: int) -> None:
+        """Change the view's rows for one event (inside the batch's transaction)."""
+
+
+@dataclass(frozen=True)
+class Notification:
+    position: int
+    topic: str
+    event: Any
+
+
+class EventSource(Protocol):
+    def read(self, after: int, limit: int) -> list[Notification]:
+        """Up to ``limit`` stored events after position ``after``, in order."""
+        ...
+
+    def last_position(self) -> int: ...
+
+
+class StalePositionError(Exception):
+    """Another projector moved the position first; this batch was rolled back."""
+
+
+def ensure_tables(db: Database, projections: Sequence[Projection]) -> None:
+    with db.write() as tx:
+        tx.execute(TRACKING_DDL)
+        for projection in projections:
+            for statement in projection.ddl:
+                tx.execute(statement)
+
+
+def position_of(tx: Tx, name: str) -> int:
+    row = tx.fetchone("SELECT position FROM projection_tracking WHERE name = ?", (name,))
+    return int(row[0]) if row else 0
+
+
+def _advance(tx: Tx, name: str, old: int, new: int) -> None:
+    if old == 0 and position_of(tx, name) == 0:
+        tx.execute(
+            "INSERT INTO projection_tracking (name, position) VALUES (?, ?) "
+            "ON CONFLICT (name) DO NOTHING",
+            (name, 0),
+        )
+    changed = tx.execute(
+        "UPDATE projection_tracking SET position = ? WHERE name = ? AND position = ?",
+        (new, name, old),
+    )
+    if changed != 1:
+        raise StalePositionError(name)
+
+
+class Projector:
+    """Applies new events to a set of projections, batch by batch."""
+
+    def __init__(
+        self,
+        db: Database,
+        source: EventSource,
+        projections: Sequence[Projection],
+        batch_size: int = 500,
+    ) -> None:
+        self.db = db
+        self.source = source
+        self.projections = list(projections)
+        self.batch_size = batch_size
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._progress = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self.on_progress: list[Callable[[int], None]] = []
+
+    def setup(self) -> None:
+        ensure_tables(self.db, self.projections)
+
+    def positions(self) -> dict[str, int]:
+        with self.db.read() as tx:
+            return {p.name: position_of(tx, p.name) for p in self.projections}
+
+    def position(self) -> int:
+        """The position every projection has reached."""
+        return min(self.positions().values(), default=0)
+
+    def catch_up(self) -> int:
+        """Apply everything stored so far; returns how many events were applied."""
+        applied = 0
+        while True:
+            count = self._step()
+            applied += count
+            if count == 0:
+                return applied
+
+    def _step(self) -> int:
+        positions = self.positions()
+        start = min(positions.values(), default=0)
+        batch = self.source.read(start, self.batch_size)
+        if not batch:
+            return 0
+        for projection in self.projections:
+            old = positions[projection.name]
+            todo = [n for n in batch if n.position > old]
+            if not todo:
+                continue
+            try:
+                with self.db.write() as tx:
+                    for note in todo:
+                        projection.apply(tx, note.event, note.position)
+                    _advance(tx, projection.name, old, todo[-1].position)
+            except StalePositionError:
+                log.info("projection %s was advanced by another projector", projection.name)
+        with self._progress:
+            self._progress.notify_all()
+        reached = batch[-1].position
+        for callback in self.on_progress:
+            callback(reached)
+        return len(batch)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self, poll_interval: float = 1.0) -> None:
+        """Follow the log in a thread: woken by ``wake()``, and polling as a fallback."""
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                self._wake.clear()
+                try:
+                    self.catch_up()
+                except Exception:
+                    log.exception("projector step failed; retrying")
+                    time.sleep(0.5)
+                    continue
+                self._wake.wait(poll_interval)
+
+        self._thread = threading.Thread(target=loop, name="projector", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def wait_for(self, position: int, timeout: float = 5.0) -> bool:
+        """Block until every projection has reached ``position``; False on timeout."""
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while self.position() < position:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self.wake()
+            with self._progress:
+                self._progress.wait(min(delay, remaining))
+            delay = min(delay * 2, 0.05)
+        return True

@@ -1,0 +1,66 @@
+"""sites: each account's sites, and which account a site belongs to."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+from uuid import UUID
+
+from automation.adapters.sql import Tx
+from projections.documents import dumps, loads
+from projections.run_document import iso
+from projections.runtime import Projection
+
+
+def is_site_event(event: Any) -> bool:
+    return type(event).__qualname__.startswith("Site.")
+
+
+class SitesProjection(Projection):
+    name: ClassVar[str] = "sites"
+    tables: ClassVar[Sequence[str]] = ("sites",)
+    ddl: ClassVar[Sequence[str]] = (
+        "CREATE TABLE IF NOT EXISTS sites ("
+        "site_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, seq BIGINT NOT NULL, "
+        "body TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS sites_account ON sites (account_id, seq)",
+    )
+
+    def apply(self, tx: Tx, event: Any, position: int) -> None:
+        if not is_site_event(event):
+            return
+        name = type(event).__name__
+        site_id = str(event.originator_id)
+        if name == "SiteRegistered":
+            body = {
+                "site_id": site_id,
+                "name": event.name,
+                "timezone": event.timezone,
+                "created_at": iso(event.at),
+            }
+            tx.execute(
+                "INSERT INTO sites (site_id, account_id, seq, body) VALUES (?, ?, ?, ?)",
+                (site_id, str(event.account_id), position, dumps(body)),
+            )
+        elif name == "ConfigUpdated":
+            row = tx.fetchone("SELECT body FROM sites WHERE site_id = ?", (site_id,))
+            if row:
+                body = loads(row[0]) | {"timezone": event.timezone}
+                tx.execute("UPDATE sites SET body = ? WHERE site_id = ?", (dumps(body), site_id))
+
+
+def site_owner(tx: Tx, site_id: UUID) -> str | None:
+    row = tx.fetchone("SELECT account_id FROM sites WHERE site_id = ?", (str(site_id),))
+    return str(row[0]) if row else None
+
+
+def sites_body(tx: Tx, account_id: UUID) -> str:
+    rows = tx.fetchall(
+        "SELECT body FROM sites WHERE account_id = ? ORDER BY seq", (str(account_id),)
+    )
+    return '{"results":[' + ",".join(str(r[0]) for r in rows) + "]}"
+
+
+def site_document(tx: Tx, site_id: UUID) -> dict[str, Any] | None:
+    row = tx.fetchone("SELECT body FROM sites WHERE site_id = ?", (str(site_id),))
+    return dict(loads(row[0])) if row else None
