@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import timedelta
 
 from automation.adapters.content import SqlContentStore
 from automation.adapters.event_log import ApplicationEventSource
@@ -10,6 +11,7 @@ from automation.adapters.sql import Database, PostgresDatabase, SqliteDatabase
 from automation.application.app import AutomationApp
 from automation.application.ports import Clock
 from automation.config import Settings
+from automation.scheduler import Scheduler
 from projections.configs import ConfigsProjection
 from projections.current_run import CurrentRunProjection
 from projections.history import HistoryProjection
@@ -36,9 +38,10 @@ class Services:
     content_db: Database
     content: SqlContentStore
     projector: Projector
-    closers: list[object] = field(default_factory=list)
+    scheduler: Scheduler
 
     def close(self) -> None:
+        self.scheduler.stop()
         self.projector.stop()
         self.app.close()
         self.views.close()
@@ -62,11 +65,16 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Servi
     projector = Projector(views, ApplicationEventSource(app), all_projections())
     projector.setup()
     app.listeners.append(lambda _position: projector.wake())
+    content = SqlContentStore(content_db)
+    scheduler = Scheduler(
+        app, views, content.pending_work, timedelta(seconds=settings.catch_up_window)
+    )
     return Services(
         settings=settings,
         app=app,
         views=views,
         content_db=content_db,
-        content=SqlContentStore(content_db),
+        content=content,
         projector=projector,
+        scheduler=scheduler,
     )

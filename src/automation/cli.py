@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
     commands.add_parser("projector", help="the read-model projector alone")
+    commands.add_parser("scheduler", help="the scheduler alone (check_scheduled_automations)")
 
     admin = commands.add_parser("admin", help="accounts, tokens and credits")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
@@ -101,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return roles.api(settings, args.host, args.port)
     if args.command == "projector":
         return roles.projector(settings)
+    if args.command == "scheduler":
+        return roles.scheduler(settings)
     return _fail(f"unknown command {args.command}")
 
 

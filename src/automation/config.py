@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     # How long a command's answer waits for the read models to show it.
     read_your_writes_timeout: float = Field(default=5.0, alias="AUTOMATION_RYW_TIMEOUT")
 
+    # The scheduler starts a missed slot's run only this long after the slot (seconds).
+    catch_up_window: float = Field(default=6 * 3600, alias="AUTOMATION_CATCH_UP_WINDOW")
+    scheduler_interval: float = Field(default=15.0, alias="AUTOMATION_SCHEDULER_INTERVAL")
+
     @property
     def uses_postgres(self) -> bool:
         return bool(self.database_url)

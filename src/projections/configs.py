@@ -1,8 +1,10 @@
-"""configs: each site's automation config, with its timezone and last run."""
+"""configs: each site's automation config, its timezone, last run and last scheduled slot."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -12,6 +14,15 @@ from projections.run_document import iso
 from projections.runtime import Projection
 from projections.sites import is_site_event
 
+# A change of any of these moves the schedule: slots before it are not owed.
+SCHEDULE_FIELDS = (
+    "is_enabled",
+    "frequency",
+    "scheduled_time",
+    "scheduled_weekday",
+    "scheduled_day_of_month",
+)
+
 
 class ConfigsProjection(Projection):
     name: ClassVar[str] = "configs"
@@ -19,35 +30,51 @@ class ConfigsProjection(Projection):
     ddl: ClassVar[Sequence[str]] = (
         "CREATE TABLE IF NOT EXISTS site_configs ("
         "site_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, timezone TEXT NOT NULL, "
-        "config TEXT NOT NULL, last_run_at TEXT, is_enabled INTEGER NOT NULL DEFAULT 0)",
+        "config TEXT NOT NULL, last_run_at TEXT, is_enabled INTEGER NOT NULL DEFAULT 0, "
+        "schedule_changed_at TEXT NOT NULL, last_slot_at TEXT, last_slot TEXT)",
         "CREATE INDEX IF NOT EXISTS site_configs_enabled ON site_configs (is_enabled)",
     )
 
     def apply(self, tx: Tx, event: Any, position: int) -> None:
+        name = type(event).__name__
+        if name == "ScheduledSlotHandled":
+            self._slot_handled(tx, event)
+            return
         if not is_site_event(event):
             return
-        name = type(event).__name__
         site_id = str(event.originator_id)
         if name == "SiteRegistered":
             tx.execute(
-                "INSERT INTO site_configs (site_id, account_id, timezone, config, is_enabled) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO site_configs (site_id, account_id, timezone, config, is_enabled, "
+                "schedule_changed_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     site_id,
                     str(event.account_id),
                     event.timezone,
                     dumps(event.config),
                     int(bool(event.config.get("is_enabled"))),
+                    iso(event.at),
                 ),
             )
         elif name == "ConfigUpdated":
+            row = tx.fetchone(
+                "SELECT config, timezone, schedule_changed_at FROM site_configs WHERE site_id = ?",
+                (site_id,),
+            )
+            if row is None:
+                return
+            old = loads(row[0])
+            moved = row[1] != event.timezone or any(
+                old.get(f) != event.config.get(f) for f in SCHEDULE_FIELDS
+            )
             tx.execute(
-                "UPDATE site_configs SET config = ?, timezone = ?, is_enabled = ? "
-                "WHERE site_id = ?",
+                "UPDATE site_configs SET config = ?, timezone = ?, is_enabled = ?, "
+                "schedule_changed_at = ? WHERE site_id = ?",
                 (
                     dumps(event.config),
                     event.timezone,
                     int(bool(event.config.get("is_enabled"))),
+                    iso(event.at) if moved else row[2],
                     site_id,
                 ),
             )
@@ -57,22 +84,57 @@ class ConfigsProjection(Projection):
                 (iso(event.at), site_id),
             )
 
+    @staticmethod
+    def _slot_handled(tx: Tx, event: Any) -> None:
+        slot = {
+            "slot": event.slot_key,
+            "fire_at": iso(event.fire_at),
+            "outcome": event.outcome,
+            "reason": event.reason,
+            "run_id": str(event.run_id) if event.run_id else None,
+        }
+        # Slots of one site can be handled out of order (catch-up): keep the latest.
+        tx.execute(
+            "UPDATE site_configs SET last_slot_at = ?, last_slot = ? "
+            "WHERE site_id = ? AND (last_slot_at IS NULL OR last_slot_at < ?)",
+            (iso(event.fire_at), dumps(slot), str(event.site_id), iso(event.fire_at)),
+        )
+
 
 def config_document(tx: Tx, site_id: UUID) -> dict[str, Any] | None:
-    """The stored config of a site: ``{"config", "timezone", "last_run_at"}``."""
+    """The stored config of a site: ``{"config", "timezone", "last_run_at", "last_slot"}``."""
     row = tx.fetchone(
-        "SELECT config, timezone, last_run_at FROM site_configs WHERE site_id = ?",
+        "SELECT config, timezone, last_run_at, last_slot FROM site_configs WHERE site_id = ?",
         (str(site_id),),
     )
     if row is None:
         return None
-    return {"config": loads(row[0]), "timezone": row[1], "last_run_at": row[2]}
+    return {
+        "config": loads(row[0]),
+        "timezone": row[1],
+        "last_run_at": row[2],
+        "last_slot": loads(row[3]) if row[3] else None,
+    }
 
 
-def enabled_sites(tx: Tx) -> list[tuple[str, str, dict[str, Any], str | None]]:
-    """(site_id, account_id, config, timezone, last_run_at) of every enabled site."""
+@dataclass(frozen=True)
+class ScheduledSite:
+    site_id: UUID
+    config: dict[str, Any]
+    timezone: str
+    # Slots at or before this instant are not owed: handled, or before the schedule was set.
+    owed_after: datetime
+
+
+def scheduled_sites(tx: Tx) -> list[ScheduledSite]:
+    """Every site whose schedule is enabled."""
     rows = tx.fetchall(
-        "SELECT site_id, account_id, config, timezone, last_run_at FROM site_configs "
-        "WHERE is_enabled = 1"
+        "SELECT site_id, config, timezone, schedule_changed_at, last_slot_at "
+        "FROM site_configs WHERE is_enabled = 1"
     )
-    return [(r[0], r[1], loads(r[2]) | {"timezone": r[3]}, r[4]) for r in rows]
+    return [
+        ScheduledSite(
+            UUID(r[0]), loads(r[1]), r[2], max(datetime.fromisoformat(t) for t in (r[3], r[4]) if t)
+        )
+        for r in rows
+    ]

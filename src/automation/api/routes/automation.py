@@ -39,6 +39,7 @@ def _config_view(site_id: UUID, stored: dict[str, Any], now: datetime) -> dict[s
         "timezone": stored["timezone"],
         "last_run_at": stored["last_run_at"],
         "next_run_at": next_run_at,
+        "last_scheduled_slot": stored["last_slot"],
     }
 
 

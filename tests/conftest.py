@@ -1,0 +1,176 @@
+"""Fixtures shared by every test: backends, wired services, and a real HTTP server.
+
+Tests that touch persistence take the ``backend`` fixture and run once on the embedded
+default (SQLite files) and once on PostgreSQL, each PostgreSQL test in a schema of its own.
+Where PostgreSQL cannot be reached the PostgreSQL half is skipped with a loud reason, except
+under CI (``CI`` set), where it fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+
+from automation.api.app import create_app
+from automation.bootstrap import Services, build
+from automation.config import Settings
+
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+def _unavailable(what: str, error: Exception) -> None:
+    message = f"{what} is not reachable ({error}); its tests cannot run"
+    if os.environ.get("CI"):
+        pytest.fail(message + " — and CI must run them")
+    pytest.skip("!!! " + message)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as error:
+        _unavailable("PostgreSQL", error)
+    return POSTGRES_URL
+
+
+def drop_schema(url: str, schema: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    if backend == "sqlite":
+        yield Settings(automation_data_dir=tmp_path / "var")
+        return
+    url = request.getfixturevalue("postgres_url")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    yield Settings(
+        automation_data_dir=tmp_path / "var",
+        database_url=url,
+        AUTOMATION_DB_SCHEMA=schema,
+        AUTOMATION_DB_POOL_SIZE=8,
+    )
+    drop_schema(url, schema)
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    wired = build(settings)
+    yield wired
+    wired.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RunningServer:
+    """``automation serve``'s app on a real port, in a thread of the test process."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(services),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            loop="asyncio",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> RunningServer:
+        self.services.projector.start(poll_interval=0.2)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.services.projector.stop()
+
+
+class Api:
+    """An HTTP client of the service, acting for one account."""
+
+    def __init__(self, url: str, token: str | None, account_id: str | None = None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=url, headers=headers, timeout=30)
+        self.account_id = account_id
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        return self.http.get(path, params=params)
+
+    def post(self, path: str, json: Any = None, **params: Any) -> httpx.Response:
+        return self.http.post(path, json=json, params=params)
+
+    def put(self, path: str, json: Any = None, **params: Any) -> httpx.Response:
+        return self.http.put(path, json=json, params=params)
+
+    def site(self, name: str = "Trail shoes", timezone: str = "UTC") -> str:
+        answer = self.post("/api/v1/sites", {"name": name, "timezone": timezone})
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["site_id"])
+
+    def keywords(self, site_id: str, keywords: list[Any]) -> httpx.Response:
+        return self.post("/api/v1/planner/keywords", {"keywords": keywords}, site_id=site_id)
+
+    def run_now(self, site_id: str) -> httpx.Response:
+        return self.post("/api/v1/automation/run_now", site_id=site_id)
+
+
+@pytest.fixture
+def server(services: Services) -> Iterator[RunningServer]:
+    with RunningServer(services) as running:
+        yield running
+
+
+@pytest.fixture
+def new_account(server: RunningServer) -> Any:
+    """Open an account (with credits) and return an Api client acting for it."""
+
+    def open_account(credits: int = 1_000_000, name: str = "Acme") -> Api:
+        account_id, token = server.services.app.open_account(name, credits)
+        return Api(server.url, token, str(account_id))
+
+    return open_account
+
+
+@pytest.fixture
+def api(new_account: Any) -> Api:
+    client: Api = new_account()
+    return client
+
+
+def error_code(answer: httpx.Response) -> str:
+    return str(answer.json()["error"]["code"])
