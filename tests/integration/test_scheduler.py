@@ -60,7 +60,7 @@ def slot_of(services: Services, site_id: UUID, key: str) -> ScheduledSlot:
 
 
 def test_a_due_slot_starts_one_scheduled_run(wired: Services, clock: MovableClock) -> None:
-    account_id, site_id = daily_site(wired)
+    _account_id, site_id = daily_site(wired)
     assert wired.scheduler.check_scheduled_automations().started == []  # 12:00, next is 02:00
     clock.set(datetime(2027, 3, 2, 2, 0, 30, tzinfo=UTC))
     report = wired.scheduler.check_scheduled_automations()
@@ -127,7 +127,7 @@ def test_beyond_the_catch_up_window_nothing_starts(wired: Services, clock: Movab
 def test_slots_before_the_schedule_was_enabled_are_not_owed(
     wired: Services, clock: MovableClock
 ) -> None:
-    _, site_id = daily_site(wired)  # enabled at 12:00 on the 1st; 02:00 on the 1st is past
+    _, _site_id = daily_site(wired)  # enabled at 12:00 on the 1st; 02:00 on the 1st is past
     clock.set(datetime(2027, 3, 1, 23, 0, tzinfo=UTC))
     report = wired.scheduler.check_scheduled_automations()
     assert (report.started, report.skipped) == ([], [])
