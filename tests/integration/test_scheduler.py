@@ -182,3 +182,15 @@ def test_two_scheduler_processes_start_one_run_per_slot(
     for site_id in sites:
         runs = runs_of(wired, site_id)
         assert [r["trigger_type"] for r in runs] == ["scheduled"]
+
+
+def test_a_site_disabled_after_the_view_was_read_is_skipped_as_disabled(
+    wired: Services, clock: MovableClock
+) -> None:
+    account_id, site_id = daily_site(wired)
+    # Disabled in the event store, while the read model still lists the site as enabled.
+    wired.app.update_config(account_id, site_id, {"is_enabled": False})
+    clock.set(datetime(2027, 3, 2, 2, 1, tzinfo=UTC))
+    report = wired.scheduler.check_scheduled_automations()
+    assert report.skipped == [(site_id, "2027-03-02", "site_disabled")]
+    assert runs_of(wired, site_id) == []
