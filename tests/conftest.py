@@ -8,15 +8,19 @@ under CI (``CI`` set), where it fails instead.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import aio_pika
+import aio_pika.exceptions
 import httpx
 import psycopg
 import pytest
@@ -45,6 +49,36 @@ def postgres_url() -> str:
     except psycopg.Error as error:
         _unavailable("PostgreSQL", error)
     return POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    async def ping() -> None:
+        connection = await aio_pika.connect(AMQP_URL, timeout=5)
+        await connection.close()
+
+    try:
+        # A thread of its own: this fixture may be first asked for inside a running loop.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, ping()).result()
+    except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as error:
+        _unavailable("RabbitMQ", error)
+    return AMQP_URL
+
+
+@pytest.fixture(params=["in-process", "rabbitmq"])
+def bus_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def rabbit_names() -> dict[str, str]:
+    """An exchange and a queue prefix of this test's own, so tests never share messages."""
+    tag = uuid.uuid4().hex[:10]
+    return {
+        "AUTOMATION_EVENTS_EXCHANGE": f"test.{tag}.events",
+        "AUTOMATION_QUEUE_PREFIX": f"test.{tag}.",
+    }
 
 
 def drop_schema(url: str, schema: str) -> None:
@@ -105,6 +139,7 @@ class RunningServer:
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> RunningServer:
+        self.services.start_following()
         self.services.projector.start(poll_interval=0.2)
         self.thread.start()
         deadline = time.monotonic() + 10
@@ -174,3 +209,35 @@ def api(new_account: Any) -> Api:
 
 def error_code(answer: httpx.Response) -> str:
     return str(answer.json()["error"]["code"])
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a child process (a role, an admin command) use
+    exactly these settings."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AUTOMATION_", "DATABASE_", "AMQP_"))
+    }
+    env["AUTOMATION_DATA_DIR"] = str(settings.automation_data_dir)
+    if settings.database_url:
+        env["DATABASE_URL"] = settings.database_url
+    if settings.database_schema:
+        env["AUTOMATION_DB_SCHEMA"] = settings.database_schema
+    if settings.amqp_url:
+        env["AMQP_URL"] = settings.amqp_url
+    env["AUTOMATION_EVENTS_EXCHANGE"] = settings.events_exchange
+    env["AUTOMATION_QUEUE_PREFIX"] = settings.queue_prefix
+    return env
+
+
+@pytest.fixture
+def rabbit_settings(settings: Settings, amqp_url: str, rabbit_names: dict[str, str]) -> Settings:
+    """The backend's settings, with RabbitMQ as the bus (names of this test's own)."""
+    return settings.model_copy(
+        update={
+            "amqp_url": amqp_url,
+            "events_exchange": rabbit_names["AUTOMATION_EVENTS_EXCHANGE"],
+            "queue_prefix": rabbit_names["AUTOMATION_QUEUE_PREFIX"],
+        }
+    )

@@ -7,11 +7,15 @@ from datetime import timedelta
 
 from automation.adapters.content import SqlContentStore
 from automation.adapters.event_log import ApplicationEventSource
+from automation.adapters.inprocess_bus import InProcessWorkBus
+from automation.adapters.pg_listen import PgWakeups
+from automation.adapters.rabbitmq import RabbitEventPublisher, RabbitMQ, RabbitWorkBus
 from automation.adapters.sql import Database, PostgresDatabase, SqliteDatabase
 from automation.application.app import AutomationApp
-from automation.application.ports import Clock
+from automation.application.ports import Clock, WorkBus
 from automation.config import Settings
 from automation.scheduler import Scheduler
+from consumers.relay import Relay
 from projections.configs import ConfigsProjection
 from projections.current_run import CurrentRunProjection
 from projections.history import HistoryProjection
@@ -39,10 +43,28 @@ class Services:
     content: SqlContentStore
     projector: Projector
     scheduler: Scheduler
+    work_bus: WorkBus
+    rabbit: RabbitMQ | None
+    relay: Relay | None
+    wakeups: PgWakeups | None
+
+    def start_following(self) -> None:
+        """Wake followers of the log (projector, relay) as soon as anything is saved."""
+        self.app.listeners.append(lambda _position: self._wake())
+        if self.wakeups is not None:
+            self.wakeups.listeners.append(self._wake)
+            self.wakeups.start()
+
+    def _wake(self) -> None:
+        self.projector.wake()
+        if self.relay is not None:
+            self.relay.wake_threadsafe()
 
     def close(self) -> None:
         self.scheduler.stop()
         self.projector.stop()
+        if self.wakeups is not None:
+            self.wakeups.stop()
         self.app.close()
         self.views.close()
         if self.content_db is not self.views:
@@ -62,13 +84,23 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Servi
     views = open_database(settings, "views")
     content_db = views if settings.database_url else open_database(settings, "content")
     app = AutomationApp(env=settings.event_store_env(), clock=clock)
-    projector = Projector(views, ApplicationEventSource(app), all_projections())
+    source = ApplicationEventSource(app)
+    projector = Projector(views, source, all_projections())
     projector.setup()
-    app.listeners.append(lambda _position: projector.wake())
     content = SqlContentStore(content_db)
     scheduler = Scheduler(
         app, views, content.pending_work, timedelta(seconds=settings.catch_up_window)
     )
+    rabbit = RabbitMQ(settings.amqp_url) if settings.amqp_url else None
+    work_bus: WorkBus
+    relay = None
+    if rabbit is not None:
+        work_bus = RabbitWorkBus(rabbit, settings.queue_prefix, settings.max_deliveries)
+        publisher = RabbitEventPublisher(rabbit, settings.events_exchange)
+        relay = Relay(source, views, publisher, app.owner_of)
+    else:
+        work_bus = InProcessWorkBus(settings.max_deliveries)
+    wakeups = PgWakeups(settings.database_url) if settings.database_url else None
     return Services(
         settings=settings,
         app=app,
@@ -77,4 +109,8 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Servi
         content=content,
         projector=projector,
         scheduler=scheduler,
+        work_bus=work_bus,
+        rabbit=rabbit,
+        relay=relay,
+        wakeups=wakeups,
     )

@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int, default=8000)
     commands.add_parser("projector", help="the read-model projector alone")
     commands.add_parser("scheduler", help="the scheduler alone (check_scheduled_automations)")
+    commands.add_parser("relay", help="the CloudEvents relay alone (needs AMQP_URL)")
 
     admin = commands.add_parser("admin", help="accounts, tokens and credits")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
@@ -104,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return roles.projector(settings)
     if args.command == "scheduler":
         return roles.scheduler(settings)
+    if args.command == "relay":
+        return roles.relay(settings)
     return _fail(f"unknown command {args.command}")
 
 

@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     catch_up_window: float = Field(default=6 * 3600, alias="AUTOMATION_CATCH_UP_WINDOW")
     scheduler_interval: float = Field(default=15.0, alias="AUTOMATION_SCHEDULER_INTERVAL")
 
+    events_exchange: str = Field(default="automation.events", alias="AUTOMATION_EVENTS_EXCHANGE")
+    queue_prefix: str = Field(default="automation.", alias="AUTOMATION_QUEUE_PREFIX")
+    # Attempts a work message gets before it is parked in its dead-letter queue.
+    max_deliveries: int = Field(default=5, alias="AUTOMATION_MAX_DELIVERIES")
+    # How long a stopping worker lets in-flight batches finish before handing them back.
+    shutdown_grace: float = Field(default=30.0, alias="AUTOMATION_SHUTDOWN_GRACE")
+
     @property
     def uses_postgres(self) -> bool:
         return bool(self.database_url)
@@ -49,6 +56,8 @@ class Settings(BaseSettings):
             "POSTGRES_PASSWORD": unquote(url.password or "unused"),
             "POSTGRES_POOL_SIZE": str(self.db_pool_size),
             "POSTGRES_MAX_OVERFLOW": str(self.db_pool_size),
+            # Concurrent saves share a transaction: see adapters/group_commit.py.
+            "APPLICATION_RECORDER_TOPIC": "automation.adapters.group_commit:GroupCommitRecorder",
         }
         if self.database_schema:
             env["POSTGRES_SCHEMA"] = self.database_schema

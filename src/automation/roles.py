@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 from collections.abc import Callable
@@ -11,16 +12,13 @@ import uvicorn
 from automation.api.app import create_app
 from automation.bootstrap import Services, build
 from automation.config import Settings
+from consumers.runtime import BackgroundRoles, run_until_signalled
 
 
-def _serve_http(settings: Settings, host: str, port: int, all_roles: bool) -> int:
-    services = build(settings)
-    if all_roles:
-        services.projector.start()
-        services.scheduler.start(settings.scheduler_interval)
+def _serve_http(services: Services, host: str, port: int, roles: BackgroundRoles) -> int:
     try:
         uvicorn.run(
-            create_app(services),
+            create_app(services, on_startup=[roles.start], on_shutdown=[roles.stop]),
             host=host,
             port=port,
             log_level="warning",
@@ -34,16 +32,23 @@ def _serve_http(settings: Settings, host: str, port: int, all_roles: bool) -> in
 
 
 def serve(settings: Settings, host: str, port: int) -> int:
-    """Every role in one process: API and projector (and, as they land, the others)."""
-    return _serve_http(settings, host, port, all_roles=True)
+    """Every role in one process: API, projector, scheduler, relay and workers."""
+    services = build(settings)
+    services.start_following()
+    services.projector.start()
+    services.scheduler.start(settings.scheduler_interval)
+    return _serve_http(services, host, port, BackgroundRoles(services, relay=True))
 
 
 def api(settings: Settings, host: str, port: int) -> int:
-    return _serve_http(settings, host, port, all_roles=False)
+    """The HTTP API alone (any number of copies)."""
+    services = build(settings)
+    return _serve_http(services, host, port, BackgroundRoles(services, relay=False))
 
 
-def _until_signalled(start: Callable[[Services], None]) -> int:
-    services = build(Settings())
+def _until_signalled(settings: Settings, start: Callable[[Services], None]) -> int:
+    services = build(settings)
+    services.start_following()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -55,9 +60,24 @@ def _until_signalled(start: Callable[[Services], None]) -> int:
 
 def projector(settings: Settings) -> int:
     """The projector alone: follows the event log into the read models."""
-    return _until_signalled(lambda services: services.projector.start())
+    return _until_signalled(settings, lambda services: services.projector.start())
 
 
 def scheduler(settings: Settings) -> int:
     """The scheduler alone: starts due scheduled runs (any number of copies is safe)."""
-    return _until_signalled(lambda services: services.scheduler.start(settings.scheduler_interval))
+    return _until_signalled(
+        settings, lambda services: services.scheduler.start(settings.scheduler_interval)
+    )
+
+
+def relay(settings: Settings) -> int:
+    """The relay alone: publishes stored events as CloudEvents (run one copy)."""
+    services = build(settings)
+    if services.relay is None:
+        raise SystemExit("the relay needs AMQP_URL: there is no exchange to publish to")
+    services.start_following()
+    try:
+        asyncio.run(run_until_signalled(BackgroundRoles(services, relay=True)))
+    finally:
+        services.close()
+    return 0

@@ -69,7 +69,8 @@ def position_of(tx: Tx, name: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _advance(tx: Tx, name: str, old: int, new: int) -> None:
+def advance_position(tx: Tx, name: str, old: int, new: int) -> None:
+    """Move a tracked position from ``old`` to ``new``; StalePositionError if it moved."""
     if old == 0 and position_of(tx, name) == 0:
         tx.execute(
             "INSERT INTO projection_tracking (name, position) VALUES (?, ?) "
@@ -139,7 +140,7 @@ class Projector:
                 with self.db.write() as tx:
                     for note in todo:
                         projection.apply(tx, note.event, note.position)
-                    _advance(tx, projection.name, old, todo[-1].position)
+                    advance_position(tx, projection.name, old, todo[-1].position)
             except StalePositionError:
                 log.info("projection %s was advanced by another projector", projection.name)
         with self._progress:

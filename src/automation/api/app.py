@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from automation.api.errors import install_error_handlers
@@ -10,9 +13,22 @@ from automation.api.reads import Reads
 from automation.api.routes import automation, health, planner, sites
 from automation.bootstrap import Services
 
+Hook = Callable[[], Awaitable[None]]
 
-def create_app(services: Services) -> FastAPI:
+
+def create_app(
+    services: Services, on_startup: Sequence[Hook] = (), on_shutdown: Sequence[Hook] = ()
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        for hook in on_startup:
+            await hook()
+        yield
+        for hook in on_shutdown:
+            await hook()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Automation runs",
         version="0.1.0",
         description="Configure, start, watch, pause, resume and cancel automation runs "

@@ -261,6 +261,21 @@ class AutomationApp(Application[UUID]):
 
         return self._retrying(control)
 
+    def owner_of(self, aggregate_id: UUID) -> tuple[UUID | None, UUID | None]:
+        """(site_id, account_id) an aggregate belongs to, read from its first event."""
+        first: Aggregate = self.repository.get(aggregate_id, version=1)
+        if isinstance(first, Account):
+            return None, first.id
+        if isinstance(first, ApiToken):
+            return None, first.account_id
+        if isinstance(first, Site):
+            return first.id, first.account_id
+        if isinstance(first, AutomationRun):
+            return first.site_id, first.account_id
+        if isinstance(first, ScheduledSlot):
+            return first.site_id, self.owner_of(first.site_id)[1]
+        return None, None
+
     # --- plumbing ---------------------------------------------------------------------
 
     def _get(self, kind: type[A], aggregate_id: UUID, missing: type[Exception]) -> A:

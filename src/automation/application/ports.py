@@ -50,3 +50,58 @@ class ContentStore(Protocol):
     ) -> tuple[int, list[dict[str, object]]]:
         """One page of a content listing and the count of all that match."""
         ...
+
+
+@dataclass(frozen=True)
+class WorkMessage:
+    """A unit of work on a queue. ``message_id`` is stable across redeliveries."""
+
+    queue: str
+    body: dict[str, object]
+    message_id: str
+    delivery_count: int = 0
+
+
+class WorkHandler(Protocol):
+    async def __call__(self, message: WorkMessage) -> None:
+        """Do the work; return to acknowledge, raise to have it delivered again."""
+        ...
+
+
+class WorkBus(Protocol):
+    """Work queues, at least once: a message comes again until a handler returns.
+
+    A message whose handler keeps failing is parked in a dead-letter queue after
+    ``max_deliveries`` attempts instead of blocking the queue.
+    """
+
+    async def send(self, queue: str, body: dict[str, object], message_id: str) -> None: ...
+
+    async def consume(self, queue: str, handler: WorkHandler, prefetch: int) -> None:
+        """Start handling the queue's messages in the background."""
+        ...
+
+    async def stop_consuming(self, grace: float) -> None:
+        """Take no new messages; let in-flight handlers finish within ``grace`` seconds,
+        and hand back (requeue) whatever is still in flight after that."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class OutgoingEvent:
+    """A stored event as published for other services."""
+
+    routing_key: str
+    message_id: str
+    body: bytes
+    content_type: str
+
+
+class EventPublisher(Protocol):
+    async def publish(self, events: list[OutgoingEvent]) -> None:
+        """Publish in order; return only when the broker has confirmed every one."""
+        ...
+
+    async def close(self) -> None: ...

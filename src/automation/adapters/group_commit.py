@@ -1,0 +1,118 @@
+"""A PostgreSQL event recorder that lets concurrent saves share one transaction.
+
+The library's recorder takes an exclusive lock on the events table for every save, so that
+notification ids are committed in the order they are issued (readers of the log never skip
+an id that commits later). That makes saves strictly serial: one lock, one insert, one
+commit (one WAL flush) each. Here, saves that arrive while another is being written queue
+up, and the next writer takes the whole queue into one transaction: one lock, one commit,
+each save in its own savepoint so that a save that conflicts (optimistic concurrency) fails
+alone while the others commit. Commit order still equals id order, so the log's ordering
+guarantee is unchanged.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+
+MAX_BATCH = 128
+
+
+class _Save:
+    __slots__ = ("error", "events", "ids", "is_leader", "wake")
+
+    def __init__(self, events: Sequence[StoredEvent]) -> None:
+        self.events = events
+        self.ids: list[int] | None = None
+        self.error: Exception | None = None
+        self.is_leader = False
+        self.wake = threading.Event()
+
+
+class GroupCommitRecorder(PostgresApplicationRecorder):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._mutex = threading.Lock()
+        self._queue: list[_Save] = []
+        self._writing = False
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if not stored_events:
+            return []
+        save = _Save(stored_events)
+        with self._mutex:
+            self._queue.append(save)
+            if not self._writing:
+                self._writing = save.is_leader = True
+        while save.ids is None and save.error is None:
+            if save.is_leader:
+                self._write_queued()
+            else:
+                save.wake.wait()
+                save.wake.clear()
+        if save.error is not None:
+            raise save.error
+        return save.ids
+
+    def _write_queued(self) -> None:
+        """Write what is queued (this thread's save among it), then pass the turn on."""
+        with self._mutex:
+            batch = self._queue[:MAX_BATCH]
+            del self._queue[:MAX_BATCH]
+        try:
+            self._write(batch)
+        finally:
+            with self._mutex:
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.is_leader = True
+                    successor.wake.set()
+                else:
+                    self._writing = False
+            for save in batch:
+                save.is_leader = False
+                save.wake.set()
+
+    def _write(self, batch: list[_Save]) -> None:
+        try:
+            with (
+                self.datastore.get_connection() as conn,
+                conn.transaction(),
+                conn.cursor() as curs,
+            ):
+                self._lock_table(curs)
+                self._notify_channel(curs)
+                for save in batch:
+                    self._write_one(conn, curs, save)
+        except Exception as error:  # the transaction did not commit: no save in it did
+            failure = error if isinstance(error, IntegrityError) else OperationalError(str(error))
+            for save in batch:
+                if save.error is None:
+                    save.ids, save.error = None, failure
+            return
+        for save in batch:
+            if save.error is not None:
+                save.ids = None
+
+    def _write_one(self, conn: psycopg.Connection[Any], curs: Any, save: _Save) -> None:
+        try:
+            with conn.transaction():  # a savepoint: a conflict undoes this save alone
+                self._insert_stored_events(curs, save.events)
+                save.ids = [row["notification_id"] for row in curs.fetchall()]
+        except psycopg.IntegrityError as error:
+            save.error = IntegrityError(str(error))
+
+    def _insert_stored_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        # The lock and NOTIFY were taken once for the whole batch in _write().
+        super(PostgresApplicationRecorder, self)._insert_stored_events(
+            curs, stored_events, **kwargs
+        )

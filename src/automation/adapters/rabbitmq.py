@@ -1,0 +1,235 @@
+"""RabbitMQ through aio-pika: the events exchange for other services, and work queues.
+
+Every channel publishes with confirms. Work queues are durable quorum queues whose
+messages go to a dead-letter queue after ``max_deliveries`` failed attempts, so a message
+that keeps failing is parked (with a log line and a metric) instead of blocking its queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aio_pika
+import orjson
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+from prometheus_client import Counter
+
+from automation.application.ports import OutgoingEvent, WorkHandler, WorkMessage
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTERED = Counter(
+    "automation_messages_dead_lettered_total",
+    "Work messages parked in a dead-letter queue after their last failed attempt",
+    ["queue"],
+)
+REDELIVERED = Counter(
+    "automation_messages_retried_total", "Work messages handed back after a failure", ["queue"]
+)
+
+
+class RabbitMQ:
+    """One robust connection for the process (it reconnects and restores its topology)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._connection: AbstractRobustConnection | None = None
+        self._lock = asyncio.Lock()
+
+    async def connection(self) -> AbstractRobustConnection:
+        async with self._lock:
+            if self._connection is None:
+                self._connection = await aio_pika.connect_robust(self.url, timeout=10)
+        return self._connection
+
+    async def channel(self) -> AbstractChannel:
+        return await (await self.connection()).channel(publisher_confirms=True)
+
+    def is_connected(self) -> bool:
+        connection = self._connection
+        return (
+            connection is not None
+            and not connection.is_closed
+            and bool(getattr(connection, "connected", None) and connection.connected.is_set())
+        )
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+
+class RabbitEventPublisher:
+    """Publishes stored events to the durable topic exchange, as CloudEvents."""
+
+    def __init__(self, rabbit: RabbitMQ, exchange: str = "automation.events") -> None:
+        self.rabbit = rabbit
+        self.exchange_name = exchange
+        self._exchange: AbstractExchange | None = None
+
+    async def _declared(self) -> AbstractExchange:
+        if self._exchange is None:
+            channel = await self.rabbit.channel()
+            self._exchange = await channel.declare_exchange(
+                self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+            )
+        return self._exchange
+
+    async def publish(self, events: list[OutgoingEvent]) -> None:
+        exchange = await self._declared()
+        # One channel sends frames in the order they are written, so publishing the
+        # batch concurrently keeps their order while waiting for all confirms at once.
+        await asyncio.gather(
+            *(
+                exchange.publish(
+                    aio_pika.Message(
+                        event.body,
+                        content_type=event.content_type,
+                        message_id=event.message_id,
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    ),
+                    routing_key=event.routing_key,
+                )
+                for event in events
+            )
+        )
+
+    async def close(self) -> None:
+        self._exchange = None
+
+
+class RabbitWorkBus:
+    def __init__(self, rabbit: RabbitMQ, prefix: str = "automation.", max_deliveries: int = 5):
+        self.rabbit = rabbit
+        self.prefix = prefix
+        self.max_deliveries = max_deliveries
+        self._send_channel: AbstractChannel | None = None
+        self._declared: set[str] = set()
+        self._consumers: list[tuple[AbstractChannel, AbstractQueue, str]] = []
+        self._inflight: set[asyncio.Task[Any]] = set()
+
+    def queue_name(self, queue: str) -> str:
+        return self.prefix + queue
+
+    def dead_letter_queue_name(self, queue: str) -> str:
+        return self.prefix + queue + ".dead"
+
+    async def _declare(self, channel: AbstractChannel, queue: str) -> AbstractQueue:
+        name = self.queue_name(queue)
+        dead = await channel.declare_exchange(
+            self.prefix + "dead", aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        parked = await channel.declare_queue(self.dead_letter_queue_name(queue), durable=True)
+        await parked.bind(dead, routing_key=name)
+        return await channel.declare_queue(
+            name,
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-dead-letter-exchange": self.prefix + "dead",
+                "x-dead-letter-routing-key": name,
+                # A safety net for consumers that die mid-message again and again.
+                "x-delivery-limit": self.max_deliveries,
+            },
+        )
+
+    async def send(self, queue: str, body: dict[str, object], message_id: str) -> None:
+        if self._send_channel is None or self._send_channel.is_closed:
+            self._send_channel = await self.rabbit.channel()
+        if queue not in self._declared:
+            await self._declare(self._send_channel, queue)
+            self._declared.add(queue)
+        await self._send_channel.default_exchange.publish(
+            aio_pika.Message(
+                orjson.dumps(body),
+                content_type="application/json",
+                message_id=message_id,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=self.queue_name(queue),
+        )
+
+    async def consume(self, queue: str, handler: WorkHandler, prefetch: int) -> None:
+        channel = await self.rabbit.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        declared = await self._declare(channel, queue)
+
+        async def on_message(incoming: AbstractIncomingMessage) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._inflight.add(task)
+            try:
+                await self._handle(queue, incoming, handler)
+            finally:
+                self._inflight.discard(task)
+
+        tag = await declared.consume(on_message)
+        self._consumers.append((channel, declared, tag))
+
+    async def _handle(
+        self, queue: str, incoming: AbstractIncomingMessage, handler: WorkHandler
+    ) -> None:
+        count = int(str((incoming.headers or {}).get("x-delivery-count", 0) or 0))
+        try:
+            body = orjson.loads(incoming.body)
+            if not isinstance(body, dict):
+                raise ValueError("a work message must be a JSON object")
+        except ValueError:
+            log.error("parking unreadable message %s on %s", incoming.message_id, queue)
+            DEAD_LETTERED.labels(queue).inc()
+            await incoming.reject(requeue=False)
+            return
+        message = WorkMessage(queue, body, incoming.message_id or "", count)
+        try:
+            await handler(message)
+        except asyncio.CancelledError:
+            await incoming.nack(requeue=True)
+            raise
+        except Exception:
+            if count + 1 >= self.max_deliveries:
+                log.exception(
+                    "parking message %s on %s after %d attempts",
+                    message.message_id,
+                    queue,
+                    count + 1,
+                )
+                DEAD_LETTERED.labels(queue).inc()
+                await incoming.reject(requeue=False)
+            else:
+                log.warning(
+                    "message %s on %s failed (attempt %d); handing it back",
+                    message.message_id,
+                    queue,
+                    count + 1,
+                    exc_info=True,
+                )
+                REDELIVERED.labels(queue).inc()
+                await incoming.nack(requeue=True)
+        else:
+            await incoming.ack()
+
+    async def stop_consuming(self, grace: float) -> None:
+        for _, declared, tag in self._consumers:
+            await declared.cancel(tag)
+        if self._inflight:
+            _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
+            for task in pending:
+                task.cancel()  # its handler hands the message back (nack, requeue)
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+        for channel, _, _ in self._consumers:
+            await channel.close()
+        self._consumers.clear()
+
+    async def close(self) -> None:
+        await self.stop_consuming(grace=0)
+        if self._send_channel is not None and not self._send_channel.is_closed:
+            await self._send_channel.close()

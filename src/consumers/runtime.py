@@ -1,0 +1,73 @@
+"""Runs the asynchronous roles (relay, workers) and stops them gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from automation.application.ports import WorkBus, WorkHandler
+from automation.bootstrap import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    queue: str
+    handler: WorkHandler
+    prefetch: int
+
+
+class BackgroundRoles:
+    """The relay and the work consumers of one process."""
+
+    def __init__(
+        self, services: Services, relay: bool, subscriptions: Sequence[Subscription] = ()
+    ) -> None:
+        self.services = services
+        self.run_relay = relay and services.relay is not None
+        self.subscriptions = list(subscriptions)
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def bus(self) -> WorkBus:
+        return self.services.work_bus
+
+    async def start(self) -> None:
+        if self.services.rabbit is not None:
+            try:
+                await self.services.rabbit.connection()
+            except Exception:
+                log.warning("RabbitMQ is not reachable yet; retrying in the background")
+        if self.run_relay and self.services.relay is not None:
+            self._tasks.append(asyncio.create_task(self.services.relay.run(self._stop)))
+        for subscription in self.subscriptions:
+            await self.bus.consume(subscription.queue, subscription.handler, subscription.prefetch)
+
+    async def stop(self) -> None:
+        """Take no new work, let in-flight work finish (or hand it back), then close."""
+        await self.bus.stop_consuming(self.services.settings.shutdown_grace)
+        self._stop.set()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=10)
+        await self.bus.close()
+        if self.services.rabbit is not None:
+            await self.services.rabbit.close()
+
+
+async def run_until_signalled(roles: BackgroundRoles) -> None:
+    """Run the roles until SIGTERM or SIGINT, then stop them gracefully."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stopping.set)
+    await roles.start()
+    await stopping.wait()
+    log.info("stopping: finishing in-flight work")
+    await roles.stop()

@@ -1,0 +1,156 @@
+"""Every stored event reaches other services as a CloudEvent, in order, despite crashes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aio_pika
+import anyio.to_thread
+import orjson
+import pytest
+
+from automation.bootstrap import Services, build
+from automation.config import Settings
+from automation.domain.estimate import PendingWork
+from tests.conftest import settings_env
+
+
+@pytest.fixture
+async def wired(rabbit_settings: Settings) -> AsyncIterator[Services]:
+    services = build(rabbit_settings)
+    yield services
+    services.close()
+
+
+class Subscriber:
+    """Another service: a queue bound to every routing key of the events exchange."""
+
+    def __init__(self, url: str, exchange: str) -> None:
+        self.url, self.exchange_name = url, exchange
+        self.messages: list[dict[str, Any]] = []
+        self.headers: list[Any] = []
+
+    async def __aenter__(self) -> Subscriber:
+        self.connection = await aio_pika.connect(self.url)
+        channel = await self.connection.channel()
+        exchange = await channel.declare_exchange(
+            self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(exchange, routing_key="#")
+
+        async def take(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            async with message.process():
+                self.messages.append(orjson.loads(message.body))
+                self.headers.append((message.content_type, message.routing_key, message.message_id))
+
+        await queue.consume(take)
+        return self
+
+    async def __aexit__(self, *_: Any) -> None:
+        channel = await self.connection.channel()
+        await channel.exchange_delete(self.exchange_name)
+        await self.connection.close()
+
+    async def wait_for_ids(self, count: int, timeout: float = 30) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len({m["id"] for m in self.messages}) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(
+                    f"got {len({m['id'] for m in self.messages})} of {count} events"
+                )
+            await asyncio.sleep(0.05)
+
+
+def run_some_runs(services: Services, runs: int) -> tuple[str, str, list[str]]:
+    app = services.app
+    account_id, _ = app.open_account("Acme", 100_000)
+    site_id = app.register_site(account_id, "Shoes", "UTC").value.id
+    run_ids = []
+    for _ in range(runs):
+        run = app.start_run(account_id, site_id, PendingWork(keywords=8)).value
+        app.pause_run(account_id, run.id)
+        app.resume_run(account_id, run.id)
+        app.cancel_run(account_id, run.id)
+        run_ids.append(str(run.id))
+    return str(account_id), str(site_id), run_ids
+
+
+@pytest.mark.anyio
+async def test_every_stored_event_is_published_as_a_cloud_event_in_order(
+    wired: Services, rabbit_settings: Settings
+) -> None:
+    assert wired.relay is not None and rabbit_settings.amqp_url
+    async with Subscriber(rabbit_settings.amqp_url, rabbit_settings.events_exchange) as sub:
+        account_id, site_id, run_ids = await anyio.to_thread.run_sync(run_some_runs, wired, 3)
+        stored = wired.app.recorder.max_notification_id() or 0
+        while await wired.relay.step():
+            pass
+        await sub.wait_for_ids(stored)
+    assert [int(m["sequence"]) for m in sub.messages] == list(range(1, stored + 1))
+    run_messages = [m for m in sub.messages if m["subject"] == run_ids[0]]
+    assert [m["type"] for m in run_messages] == [
+        "automation.run.started.v1",
+        "automation.run.paused.v1",
+        "automation.run.resumed.v1",
+        "automation.run.cancelled.v1",
+    ]
+    for message in run_messages:
+        assert message["specversion"] == "1.0"
+        assert message["source"] == "/automation"
+        assert message["datacontenttype"] == "application/json"
+        assert (message["siteid"], message["accountid"]) == (site_id, account_id)
+        assert message["time"].endswith("Z")
+    routing = {h[1] for h in sub.headers}
+    assert {"run.started", "run.paused", "run.resumed", "run.cancelled"} <= routing
+    assert all(h[0] == "application/cloudevents+json" for h in sub.headers)
+    assert all(h[2] == m["id"] for h, m in zip(sub.headers, sub.messages, strict=True))
+    assert not any("token_hash" in m["data"] for m in sub.messages)
+
+
+def start_relay(settings: Settings) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "automation.cli", "relay"],
+        env=settings_env(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+@pytest.mark.anyio
+async def test_a_relay_killed_mid_run_skips_nothing_after_restart(
+    wired: Services, rabbit_settings: Settings
+) -> None:
+    assert rabbit_settings.amqp_url
+    async with Subscriber(rabbit_settings.amqp_url, rabbit_settings.events_exchange) as sub:
+        relay = start_relay(rabbit_settings)
+        try:
+            await anyio.to_thread.run_sync(run_some_runs, wired, 5)
+            await sub.wait_for_ids(5)
+            os.kill(relay.pid, signal.SIGKILL)  # no chance to record what it published
+            relay.wait(10)
+            await anyio.to_thread.run_sync(run_some_runs, wired, 5)
+            relay = start_relay(rabbit_settings)
+            stored = wired.app.recorder.max_notification_id() or 0
+            await sub.wait_for_ids(stored)
+        finally:
+            relay.terminate()
+            relay.wait(10)
+    by_id: dict[str, dict[str, Any]] = {}
+    for message in sub.messages:
+        assert by_id.setdefault(message["id"], message) == message  # a duplicate is identical
+    assert sorted(int(m["sequence"]) for m in by_id.values()) == list(range(1, stored + 1))
+    # In order per run: the first delivery of each of a run's events comes by version.
+    first_seen: dict[str, list[int]] = {}
+    seen: set[str] = set()
+    for message in sub.messages:
+        if message["id"] not in seen:
+            seen.add(message["id"])
+            first_seen.setdefault(message["subject"], []).append(int(message["sequence"]))
+    assert all(seq == sorted(seq) for seq in first_seen.values())
