@@ -86,7 +86,8 @@ def run_some_runs(services: Services, runs: int) -> tuple[str, str, list[str]]:
 async def test_every_stored_event_is_published_as_a_cloud_event_in_order(
     wired: Services, rabbit_settings: Settings
 ) -> None:
-    assert wired.relay is not None and rabbit_settings.amqp_url
+    assert wired.relay is not None
+    assert rabbit_settings.amqp_url
     async with Subscriber(rabbit_settings.amqp_url, rabbit_settings.events_exchange) as sub:
         account_id, site_id, run_ids = await anyio.to_thread.run_sync(run_some_runs, wired, 3)
         stored = wired.app.recorder.max_notification_id() or 0
