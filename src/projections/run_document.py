@@ -78,7 +78,13 @@ def fold(doc: dict[str, Any] | None, event: Any) -> dict[str, Any] | None:
         doc["current_stage"] = event.stage
         _stage(doc, event.stage)["status"] = StageStatus.RUNNING.value
     elif name == "StageCompleted":
-        _stage(doc, event.stage)["status"] = StageStatus.COMPLETED.value
+        _stage(doc, event.stage).update(
+            status=StageStatus.COMPLETED.value, processed=event.processed, created=event.created
+        )
+    elif name == "BatchCompleted":
+        entry = _stage(doc, event.stage)
+        entry["processed"] += event.processed
+        entry["created"] += event.created
     elif name == "CreditsConsumed":
         _stage(doc, event.stage)["credits_used"] += event.amount
         doc["total_credits_used"] += event.amount

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -36,12 +36,12 @@ class Tx(Protocol):
 class Database(Protocol):
     dialect: Literal["sqlite", "postgres"]
 
-    def write(self) -> Any:
-        """A context manager yielding a Tx inside one committed transaction."""
+    def write(self) -> AbstractContextManager[Tx]:
+        """A Tx inside one transaction, committed when the block ends without an error."""
         ...
 
-    def read(self) -> Any:
-        """A context manager yielding a Tx for reads."""
+    def read(self) -> AbstractContextManager[Tx]:
+        """A Tx for reads."""
         ...
 
     def close(self) -> None: ...

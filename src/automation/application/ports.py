@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from automation.domain.estimate import PendingWork
@@ -105,3 +105,47 @@ class EventPublisher(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class BatchReceipt:
+    """What one batch of a stage did: stored with its outputs, so a redelivered batch
+    reuses it instead of calling the AI (and charging) again."""
+
+    processed: int
+    created: int
+    credits: int
+    output_ids: list[str]
+
+
+class PipelineStore(Protocol):
+    """The content each stage reads and writes, one atomic commit per batch."""
+
+    def pending_ids(self, site_id: UUID, stage: int, limit: int) -> list[str]:
+        """The next items waiting at a stage, oldest first."""
+        ...
+
+    def stage_inputs(self, stage: int, item_ids: list[str]) -> list[dict[str, Any]]: ...
+
+    def receipt(self, run_id: UUID, stage: int, batch: int) -> BatchReceipt | None: ...
+
+    def commit_batch(
+        self,
+        site_id: UUID,
+        run_id: UUID,
+        stage: int,
+        batch: int,
+        item_ids: list[str],
+        outputs: list[dict[str, Any]],
+        receipt: BatchReceipt,
+        at: datetime,
+    ) -> BatchReceipt:
+        """Store the outputs, move the inputs on, count both, and keep the receipt, in one
+        transaction. A batch committed before (a redelivery) keeps its first receipt."""
+        ...
+
+    def move_to_review(self, site_id: UUID, at: datetime) -> int:
+        """Put content whose images are all rendered at the review gate; how many."""
+        ...
+
+    def titles(self, stage: int, item_ids: list[str]) -> list[dict[str, str]]: ...

@@ -39,6 +39,10 @@ class Account(Aggregate):
             raise InsufficientCreditsError(required=amount, balance=self.balance)
         self._reserved(run_id=run_id, amount=amount)
 
+    def payable_for(self, run_id: UUID) -> int:
+        """The most a run can be charged: its reservation and the free balance."""
+        return self.reservations.get(str(run_id), 0) + self.balance
+
     def charge(self, run_id: UUID, amount: int) -> None:
         """Charge a run's spend: from its reservation first, then from the free balance."""
         held = self.reservations.get(str(run_id), 0)

@@ -48,6 +48,10 @@ class AutomationRun(Aggregate):
         self.error: str | None = None
         self.current_stage = int(Stage.KEYWORDS_TO_CLUSTERS)
         self.total_credits_used = 0
+        # The batch sent to a worker and not yet recorded: {"stage", "batch", "item_ids"}.
+        self.in_flight: dict[str, Any] | None = None
+        self.completed_batches: set[tuple[int, int]] = set()
+        self.batches_dispatched: dict[int, int] = {int(s): 0 for s in Stage}
         self.stages: dict[int, dict[str, Any]] = {
             int(s): {
                 "status": StageStatus.PENDING.value,
@@ -98,6 +102,61 @@ class AutomationRun(Aggregate):
         self._stage_completed(
             stage=stage, processed=result["processed"], created=result["created"], at=at
         )
+
+    def dispatch_batch(self, stage: int, item_ids: list[str], at: datetime) -> int:
+        """Record which items the next batch of the current stage takes; its number."""
+        self._require(RunStatus.RUNNING, "dispatch a batch of")
+        if stage != self.current_stage or self.stages[stage]["status"] != "running":
+            raise InvalidStateError(f"stage {stage} is not the running stage")
+        if self.in_flight is not None:
+            raise InvalidStateError("a batch of this run is still in flight")
+        if not item_ids:
+            raise InvalidStateError("a batch takes at least one item")
+        batch = self.batches_dispatched[stage] + 1
+        self._batch_dispatched(stage=stage, batch=batch, item_ids=list(item_ids), at=at)
+        return batch
+
+    def has_recorded(self, stage: int, batch: int) -> bool:
+        return (stage, batch) in self.completed_batches
+
+    def record_batch(
+        self,
+        stage: int,
+        batch: int,
+        processed: int,
+        created: int,
+        output_ids: list[str],
+        credits: int,
+        at: datetime,
+    ) -> None:
+        """What the in-flight batch produced and cost. Kept whatever the run's status:
+        a batch that was already being processed when the run was paused, cancelled or
+        failed finishes, and its results and credits count."""
+        flight = self.in_flight
+        if flight is None or (flight["stage"], flight["batch"]) != (stage, batch):
+            raise InvalidStateError(f"batch {batch} of stage {stage} is not in flight")
+        if credits < 0:
+            raise InvalidStateError("a charge cannot be negative")
+        self._batch_completed(
+            stage=stage,
+            batch=batch,
+            processed=processed,
+            created=created,
+            output_ids=list(output_ids),
+            credits=credits,
+            at=at,
+        )
+        if credits:
+            self._credits_consumed(stage=stage, amount=credits)
+
+    def pass_review_gate(self, moved: int, at: datetime) -> None:
+        """Stage 7: the content that has its images now waits for review; the run is done."""
+        stage = int(Stage.REVIEW_GATE)
+        self._require(RunStatus.RUNNING, "pass the review gate of")
+        if self.current_stage != stage or self.stages[stage]["status"] != "running":
+            raise InvalidStateError("the review gate is not the running stage")
+        self._stage_completed(stage=stage, processed=moved, created=0, at=at)
+        self._completed(at=at)
 
     def consume_credits(self, stage: int, amount: int) -> None:
         self._require_active("charge")
@@ -154,7 +213,30 @@ class AutomationRun(Aggregate):
 
     @event("StageCompleted")
     def _stage_completed(self, stage: int, processed: int, created: int, at: datetime) -> None:
-        self.stages[stage]["status"] = StageStatus.COMPLETED.value
+        self.stages[stage].update(
+            status=StageStatus.COMPLETED.value, processed=processed, created=created
+        )
+
+    @event("BatchDispatched")
+    def _batch_dispatched(self, stage: int, batch: int, item_ids: list[str], at: datetime) -> None:
+        self.batches_dispatched[stage] = batch
+        self.in_flight = {"stage": stage, "batch": batch, "item_ids": item_ids}
+
+    @event("BatchCompleted")
+    def _batch_completed(
+        self,
+        stage: int,
+        batch: int,
+        processed: int,
+        created: int,
+        output_ids: list[str],
+        credits: int,
+        at: datetime,
+    ) -> None:
+        self.in_flight = None
+        self.completed_batches.add((stage, batch))
+        self.stages[stage]["processed"] += processed
+        self.stages[stage]["created"] += created
 
     @event("CreditsConsumed")
     def _credits_consumed(self, stage: int, amount: int) -> None:

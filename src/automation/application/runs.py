@@ -1,0 +1,155 @@
+"""Starting runs (manually or on schedule) and steering them: pause, resume, cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import Aggregate
+
+from automation.application.base import AppBase, Written
+from automation.application.sites import SiteCommands
+from automation.domain.account import Account
+from automation.domain.errors import (
+    AccountNotFoundError,
+    InsufficientCreditsError,
+    RunInProgressError,
+    RunNotFoundError,
+    SiteNotFoundError,
+)
+from automation.domain.estimate import PendingWork, estimate_credits, required_credits
+from automation.domain.run import AutomationRun
+from automation.domain.site import Site
+from automation.domain.slot import ScheduledSlot, scheduled_run_id, slot_id
+from automation.domain.values import TriggerType
+
+
+class RunCommands(SiteCommands, AppBase):
+    def estimate(self, account_id: UUID, site_id: UUID, pending: PendingWork) -> dict[str, Any]:
+        site = self.site(account_id, site_id)
+        estimated = estimate_credits(pending, site.settings.stage_1_batch_size)
+        balance = int(self._get(Account, account_id, AccountNotFoundError).balance)
+        required = required_credits(estimated)
+        return {
+            "estimated_credits": estimated,
+            "required_credits": required,
+            "current_balance": balance,
+            "sufficient": balance >= required,
+        }
+
+    def start_run(
+        self,
+        account_id: UUID,
+        site_id: UUID,
+        pending: PendingWork,
+        trigger: TriggerType = TriggerType.MANUAL,
+    ) -> Written:
+        """Start a run: lock the site, reserve the credits, record RunStarted, atomically."""
+        run_id = uuid4()
+
+        def start() -> Written:
+            site = self.site(account_id, site_id)
+            return self._start(site, run_id, pending, trigger)
+
+        return self._retrying(start)
+
+    def start_scheduled_run(
+        self, site_id: UUID, slot_key: str, fire_at: datetime, pending: PendingWork
+    ) -> Written:
+        """Start the run of a scheduled slot, or record why it could not start.
+
+        The slot's aggregate is saved with the run (or alone, when skipped), so each slot
+        is handled once however many schedulers try it; a slot already handled answers
+        ``Written(None, 0)``.
+        """
+        run_id = scheduled_run_id(site_id, slot_key)
+
+        def handle() -> Written:
+            if slot_id(site_id, slot_key) in self.repository:
+                return Written(None, 0)
+            site = self._get(Site, site_id, SiteNotFoundError)
+            now = self.clock.now()
+            reason = None if site.settings.is_enabled else "site_disabled"
+            if reason is None:
+                slot = ScheduledSlot.started(site_id, slot_key, fire_at, run_id, now)
+                try:
+                    return self._start(site, run_id, pending, TriggerType.SCHEDULED, slot)
+                except (RunInProgressError, InsufficientCreditsError) as refusal:
+                    reason = refusal.code
+            skipped = ScheduledSlot.skipped(site_id, slot_key, fire_at, reason, now)
+            return Written(skipped, self._save(skipped))
+
+        return self._retrying(handle)
+
+    def record_skipped_slot(
+        self, site_id: UUID, slot_key: str, fire_at: datetime, reason: str
+    ) -> Written:
+        """Record that a slot will not run (for example, missed during an outage)."""
+
+        def record() -> Written:
+            if slot_id(site_id, slot_key) in self.repository:
+                return Written(None, 0)
+            skipped = ScheduledSlot.skipped(site_id, slot_key, fire_at, reason, self.clock.now())
+            return Written(skipped, self._save(skipped))
+
+        return self._retrying(record)
+
+    def _start(
+        self,
+        site: Site,
+        run_id: UUID,
+        pending: PendingWork,
+        trigger: TriggerType,
+        *also: Aggregate,
+    ) -> Written:
+        account = self._get(Account, site.account_id, AccountNotFoundError)
+        now = self.clock.now()
+        estimated = estimate_credits(pending, site.settings.stage_1_batch_size)
+        required = required_credits(estimated)
+        site.attach_run(run_id, now)
+        account.reserve(run_id, required)
+        run = AutomationRun(
+            id=run_id,
+            site_id=site.id,
+            account_id=site.account_id,
+            trigger_type=trigger.value,
+            config=site.config,
+            estimated_credits=estimated,
+            reserved_credits=required,
+            at=now,
+        )
+        return Written(run, self._save(site, account, run, *also))
+
+    def run(self, account_id: UUID, run_id: UUID) -> AutomationRun:
+        """A run of this account; any other is answered exactly like a missing one."""
+        run = self._get(AutomationRun, run_id, RunNotFoundError)
+        if run.account_id != account_id:
+            raise RunNotFoundError("run not found")
+        return run
+
+    def pause_run(self, account_id: UUID, run_id: UUID) -> Written:
+        return self._control(account_id, run_id, lambda run: run.pause(self.clock.now()))
+
+    def resume_run(self, account_id: UUID, run_id: UUID) -> Written:
+        return self._control(account_id, run_id, lambda run: run.resume(self.clock.now()))
+
+    def cancel_run(self, account_id: UUID, run_id: UUID) -> Written:
+        return self._control(account_id, run_id, lambda run: run.cancel(self.clock.now()))
+
+    def complete_run(self, account_id: UUID, run_id: UUID) -> Written:
+        return self._control(account_id, run_id, lambda run: run.complete(self.clock.now()))
+
+    def fail_run(self, account_id: UUID, run_id: UUID, error: str) -> Written:
+        return self._control(account_id, run_id, lambda run: run.fail(error, self.clock.now()))
+
+    def _control(
+        self, account_id: UUID, run_id: UUID, decide: Callable[[AutomationRun], None]
+    ) -> Written:
+        def control() -> Written:
+            run = self.run(account_id, run_id)
+            decide(run)
+            return Written(run.status.value, self._save(*self._ending(run)))
+
+        return self._retrying(control)
