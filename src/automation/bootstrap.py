@@ -9,13 +9,17 @@ from automation.adapters.content import SqlContentStore
 from automation.adapters.event_log import ApplicationEventSource
 from automation.adapters.inprocess_bus import InProcessWorkBus
 from automation.adapters.pg_listen import PgWakeups
+from automation.adapters.pipeline_store import SqlPipelineStore
 from automation.adapters.rabbitmq import RabbitEventPublisher, RabbitMQ, RabbitWorkBus
 from automation.adapters.sql import Database, PostgresDatabase, SqliteDatabase
 from automation.application.app import AutomationApp
 from automation.application.ports import Clock, WorkBus
 from automation.config import Settings
+from automation.pipeline_wiring import stage_runner
 from automation.scheduler import Scheduler
+from consumers.orchestrator import Orchestrator
 from consumers.relay import Relay
+from consumers.stage_worker import StageWorker
 from projections.configs import ConfigsProjection
 from projections.current_run import CurrentRunProjection
 from projections.history import HistoryProjection
@@ -47,6 +51,9 @@ class Services:
     rabbit: RabbitMQ | None
     relay: Relay | None
     wakeups: PgWakeups | None
+    pipeline: SqlPipelineStore
+    orchestrator: Orchestrator
+    worker: StageWorker
 
     def start_following(self) -> None:
         """Wake followers of the log (projector, relay) as soon as anything is saved."""
@@ -57,6 +64,7 @@ class Services:
 
     def _wake(self) -> None:
         self.projector.wake()
+        self.orchestrator.wake_threadsafe()
         if self.relay is not None:
             self.relay.wake_threadsafe()
 
@@ -101,6 +109,11 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Servi
     else:
         work_bus = InProcessWorkBus(settings.max_deliveries)
     wakeups = PgWakeups(settings.database_url) if settings.database_url else None
+    pipeline = SqlPipelineStore(content_db)
+    orchestrator = Orchestrator(
+        app, views, source, pipeline, work_bus, watchdog=settings.batch_watchdog
+    )
+    worker = StageWorker(app, stage_runner(settings, pipeline))
     return Services(
         settings=settings,
         app=app,
@@ -113,4 +126,7 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Servi
         rabbit=rabbit,
         relay=relay,
         wakeups=wakeups,
+        pipeline=pipeline,
+        orchestrator=orchestrator,
+        worker=worker,
     )

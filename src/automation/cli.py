@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("projector", help="the read-model projector alone")
     commands.add_parser("scheduler", help="the scheduler alone (check_scheduled_automations)")
     commands.add_parser("relay", help="the CloudEvents relay alone (needs AMQP_URL)")
+    commands.add_parser("orchestrator", help="the orchestrator alone (needs AMQP_URL)")
+    commands.add_parser("worker", help="a stage worker (needs AMQP_URL)")
 
     admin = commands.add_parser("admin", help="accounts, tokens and credits")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
@@ -107,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return roles.scheduler(settings)
     if args.command == "relay":
         return roles.relay(settings)
+    if args.command == "orchestrator":
+        return roles.orchestrator(settings)
+    if args.command == "worker":
+        return roles.worker(settings)
     return _fail(f"unknown command {args.command}")
 
 

@@ -32,6 +32,18 @@ class Settings(BaseSettings):
     # How long a stopping worker lets in-flight batches finish before handing them back.
     shutdown_grace: float = Field(default=30.0, alias="AUTOMATION_SHUTDOWN_GRACE")
 
+    # The AI provider: "local" (offline, the default), "free" (local at zero cost, for
+    # benchmarks) or "openai" (any OpenAI-compatible HTTP API).
+    ai_provider: str = Field(default="local", alias="AUTOMATION_AI_PROVIDER")
+    openai_base_url: str = Field(default="https://api.openai.com/v1", alias="OPENAI_BASE_URL")
+    openai_api_key: str = Field(default="", alias="OPENAI_API_KEY")
+    openai_model: str = Field(default="gpt-4o-mini", alias="OPENAI_MODEL")
+    ai_attempts: int = Field(default=4, alias="AUTOMATION_AI_ATTEMPTS")
+    ai_backoff: float = Field(default=0.5, alias="AUTOMATION_AI_BACKOFF")
+    worker_prefetch: int = Field(default=4, alias="AUTOMATION_WORKER_PREFETCH")
+    # A dispatched batch whose result has not come back after this long is sent again.
+    batch_watchdog: float = Field(default=300.0, alias="AUTOMATION_BATCH_WATCHDOG")
+
     @property
     def uses_postgres(self) -> bool:
         return bool(self.database_url)

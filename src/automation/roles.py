@@ -37,13 +37,14 @@ def serve(settings: Settings, host: str, port: int) -> int:
     services.start_following()
     services.projector.start()
     services.scheduler.start(settings.scheduler_interval)
-    return _serve_http(services, host, port, BackgroundRoles(services, relay=True))
+    roles = BackgroundRoles(services, relay=True, orchestrator=True, workers=True)
+    return _serve_http(services, host, port, roles)
 
 
 def api(settings: Settings, host: str, port: int) -> int:
     """The HTTP API alone (any number of copies)."""
     services = build(settings)
-    return _serve_http(services, host, port, BackgroundRoles(services, relay=False))
+    return _serve_http(services, host, port, BackgroundRoles(services))
 
 
 def _until_signalled(settings: Settings, start: Callable[[Services], None]) -> int:
@@ -70,14 +71,32 @@ def scheduler(settings: Settings) -> int:
     )
 
 
-def relay(settings: Settings) -> int:
-    """The relay alone: publishes stored events as CloudEvents (run one copy)."""
+def _async_role(settings: Settings, **roles: bool) -> int:
     services = build(settings)
-    if services.relay is None:
-        raise SystemExit("the relay needs AMQP_URL: there is no exchange to publish to")
     services.start_following()
     try:
-        asyncio.run(run_until_signalled(BackgroundRoles(services, relay=True)))
+        asyncio.run(run_until_signalled(BackgroundRoles(services, **roles)))
     finally:
         services.close()
     return 0
+
+
+def relay(settings: Settings) -> int:
+    """The relay alone: publishes stored events as CloudEvents (run one copy)."""
+    if not settings.amqp_url:
+        raise SystemExit("the relay needs AMQP_URL: there is no exchange to publish to")
+    return _async_role(settings, relay=True)
+
+
+def orchestrator(settings: Settings) -> int:
+    """The orchestrator alone: dispatches batches and stages (copies are safe)."""
+    if not settings.amqp_url:
+        raise SystemExit("a separate orchestrator needs AMQP_URL to reach the workers")
+    return _async_role(settings, orchestrator=True)
+
+
+def worker(settings: Settings) -> int:
+    """A stage worker: processes batches from the work queue (as many copies as needed)."""
+    if not settings.amqp_url:
+        raise SystemExit("a separate worker needs AMQP_URL to receive work")
+    return _async_role(settings, workers=True)

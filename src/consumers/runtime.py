@@ -6,11 +6,11 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from automation.application.ports import WorkBus, WorkHandler
 from automation.bootstrap import Services
+from consumers.orchestrator import WORK_QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +26,20 @@ class BackgroundRoles:
     """The relay and the work consumers of one process."""
 
     def __init__(
-        self, services: Services, relay: bool, subscriptions: Sequence[Subscription] = ()
+        self,
+        services: Services,
+        relay: bool = False,
+        orchestrator: bool = False,
+        workers: bool = False,
     ) -> None:
         self.services = services
         self.run_relay = relay and services.relay is not None
-        self.subscriptions = list(subscriptions)
+        self.run_orchestrator = orchestrator
+        self.subscriptions = (
+            [Subscription(WORK_QUEUE, services.worker, services.settings.worker_prefetch)]
+            if workers
+            else []
+        )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -46,6 +55,8 @@ class BackgroundRoles:
                 log.warning("RabbitMQ is not reachable yet; retrying in the background")
         if self.run_relay and self.services.relay is not None:
             self._tasks.append(asyncio.create_task(self.services.relay.run(self._stop)))
+        if self.run_orchestrator:
+            self._tasks.append(asyncio.create_task(self.services.orchestrator.run(self._stop)))
         for subscription in self.subscriptions:
             await self.bus.consume(subscription.queue, subscription.handler, subscription.prefetch)
 

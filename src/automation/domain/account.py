@@ -35,6 +35,7 @@ class Account(Aggregate):
         self._granted(amount=amount)
 
     def reserve(self, run_id: UUID, amount: int) -> None:
+        _require_whole(amount)
         if amount > self.balance:
             raise InsufficientCreditsError(required=amount, balance=self.balance)
         self._reserved(run_id=run_id, amount=amount)
@@ -45,6 +46,7 @@ class Account(Aggregate):
 
     def charge(self, run_id: UUID, amount: int) -> None:
         """Charge a run's spend: from its reservation first, then from the free balance."""
+        _require_whole(amount)
         held = self.reservations.get(str(run_id), 0)
         if amount - min(held, amount) > self.balance:
             raise InsufficientCreditsError(required=amount, balance=self.balance + held)
@@ -61,7 +63,7 @@ class Account(Aggregate):
     @event("CreditsReserved")
     def _reserved(self, run_id: UUID, amount: int) -> None:
         self.balance -= amount
-        self.reservations[str(run_id)] = amount
+        self.reservations[str(run_id)] = self.reservations.get(str(run_id), 0) + amount
 
     @event("CreditsCharged")
     def _charged(self, run_id: UUID, amount: int) -> None:
@@ -74,3 +76,8 @@ class Account(Aggregate):
     @event("ReservationReleased")
     def _released(self, run_id: UUID) -> None:
         self.balance += self.reservations.pop(str(run_id))
+
+
+def _require_whole(amount: int) -> None:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
+        raise InvalidValueError({"amount": "must be a whole number of credits, 0 or more"})

@@ -12,7 +12,7 @@ from automation.domain.values import Frequency
 
 BATCH_SIZE_RANGE = (1, 1000)
 DELAY_RANGE = (0, 86400)
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def _check(name: str, value: Any) -> str | None:
         allowed = [f.value for f in Frequency]
         return None if value in allowed else f"must be one of {', '.join(allowed)}"
     if name == "scheduled_time":
-        ok = isinstance(value, str) and _HHMM.match(value)
+        ok = isinstance(value, str) and _HHMM.fullmatch(value)
         return None if ok else "must be HH:MM (00:00 to 23:59)"
     if name == "scheduled_weekday":
         return _int_in(value, 0, 6)

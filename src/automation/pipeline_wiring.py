@@ -1,0 +1,28 @@
+"""Building the pipeline's parts from settings: the AI provider and the stage runner."""
+
+from __future__ import annotations
+
+from automation.adapters.ai_local import LocalAIProvider, ZeroCostAIProvider
+from automation.adapters.ai_openai import OpenAICompatibleProvider
+from automation.application.ai import AIProvider
+from automation.application.ports import PipelineStore
+from automation.application.stages import RetryPolicy, StageRunner
+from automation.config import Settings
+
+
+def ai_provider(settings: Settings) -> AIProvider:
+    if settings.ai_provider == "openai":
+        return OpenAICompatibleProvider(
+            settings.openai_base_url, settings.openai_api_key, settings.openai_model
+        )
+    if settings.ai_provider == "free":
+        return ZeroCostAIProvider()
+    if settings.ai_provider == "local":
+        return LocalAIProvider()
+    raise ValueError(f"unknown AUTOMATION_AI_PROVIDER {settings.ai_provider!r}")
+
+
+def stage_runner(settings: Settings, store: PipelineStore) -> StageRunner:
+    return StageRunner(
+        store, ai_provider(settings), RetryPolicy(settings.ai_attempts, settings.ai_backoff)
+    )
