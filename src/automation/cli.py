@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from uuid import UUID
 
 import orjson
@@ -51,6 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     api = commands.add_parser("api", help="the HTTP API alone")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
+    demo = commands.add_parser("demo", help="the whole pipeline on a fresh data dir, live")
+    demo.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="an empty directory to use (default: a new temporary one)",
+    )
     commands.add_parser("projector", help="the read-model projector alone")
     commands.add_parser("scheduler", help="the scheduler alone (check_scheduled_automations)")
     commands.add_parser("relay", help="the CloudEvents relay alone (needs AMQP_URL)")
@@ -97,6 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     if args.command == "admin":
         return _admin(args, settings)
+    if args.command == "demo":
+        from automation import demo
+
+        return demo.main(settings, args.data_dir)
     from automation import roles
 
     if args.command == "serve":

@@ -41,8 +41,13 @@ def describe(event: Any) -> str | None:
         return (
             f"{_stage(event.stage)} completed: {event.processed} processed, {event.created} created"
         )
-    if name == "CreditsConsumed":
-        return f"{_stage(event.stage)} used {event.amount} credits"
+    if name == "BatchDispatched":
+        return f"{_stage(event.stage)} batch {event.batch} started: {len(event.item_ids)} items"
+    if name == "BatchCompleted":
+        return (
+            f"{_stage(event.stage)} batch {event.batch} done: {event.processed} processed, "
+            f"{event.created} created, {event.credits} credits"
+        )
     line = getattr(event, "log_line", None)
     return line() if callable(line) else None
 

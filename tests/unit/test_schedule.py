@@ -349,3 +349,5 @@ def test_slots_between_is_next_after_iterated_up_to_the_end(
         slot = schedule.next_after(slot.fire_at)
 
     assert schedule.slots_between(start, end) == expected
+    if expected:
+        assert schedule.slots_between(start, expected[-1].fire_at) == expected

@@ -92,7 +92,8 @@ class SqlPipelineStore:
                 [done, waiting, *item_ids],
             )
             add_to_counts(tx, str(site_id), stage, pending=-moved, done=moved)
-            add_to_counts(tx, str(site_id), stage + 1, pending=len(outputs))
+            if stage < 6:  # images (stage 6's outputs) wait nowhere; their articles do
+                add_to_counts(tx, str(site_id), stage + 1, pending=len(outputs))
             if stage == 5:  # each article that has its prompts now heads for the review gate
                 add_to_counts(tx, str(site_id), REVIEW_STAGE, pending=moved)
         return receipt

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Outputs one input yields at each stage (stage 1: keywords per cluster, inverted).
-KEYWORDS_PER_CLUSTER = 4
+# Outputs one input yields at each stage. Clusters per keyword is a measured ratio: the
+# local provider, clustering batches of 20, made 87 clusters of the 230 sample keywords.
+CLUSTERS_PER_KEYWORD = (3, 8)
 IDEAS_PER_CLUSTER = 2
 IMAGE_PROMPTS_PER_CONTENT = 2
 
@@ -40,7 +41,8 @@ def _ceil_div(a: int, b: int) -> int:
 
 def estimate_credits(pending: PendingWork, keyword_batch_size: int = 20) -> int:
     keyword_batches = _ceil_div(pending.keywords, max(1, keyword_batch_size))
-    clusters = pending.clusters + _ceil_div(pending.keywords, KEYWORDS_PER_CLUSTER)
+    per_keyword, keywords = CLUSTERS_PER_KEYWORD
+    clusters = pending.clusters + _ceil_div(pending.keywords * per_keyword, keywords)
     ideas = pending.ideas + clusters * IDEAS_PER_CLUSTER
     tasks = pending.tasks + ideas
     content = pending.content + tasks

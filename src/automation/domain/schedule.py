@@ -7,7 +7,8 @@ Daylight saving time:
   (Europe/Berlin 2027-03-28 02:30 fires at 03:00 local, 01:00 UTC);
 - a wall time that occurs twice on a fall-back day fires once, at its first occurrence.
 
-A slot's identity is its nominal local date: at most one slot per date per site.
+A slot's identity is its nominal local date: at most one slot per date per site. Should two
+dates ever fire at the same instant (a whole skipped day), that instant is the earlier date's.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ class Schedule:
     def next_after(self, instant: datetime) -> Slot:
         """The first slot that fires strictly after ``instant`` (aware, any timezone)."""
         _require_aware("instant", instant)
-        # Start a day early: a gap can push the previous day's slot past local midnight.
+        # Start a day early: a skipped day (Pacific/Apia 2011-12-30) fires on the next local day.
         day = instant.astimezone(self.zone).date() - _ONE_DAY
         while True:
             if self.is_slot_day(day):
