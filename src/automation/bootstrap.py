@@ -11,7 +11,7 @@ from automation.adapters.inprocess_bus import InProcessWorkBus
 from automation.adapters.pg_listen import PgWakeups
 from automation.adapters.pipeline_store import SqlPipelineStore
 from automation.adapters.rabbitmq import RabbitEventPublisher, RabbitMQ, RabbitWorkBus
-from automation.adapters.sql import Database, PostgresDatabase, SqliteDatabase
+from automation.adapters.sql import Database, PostgresDatabase, SqliteDatabase, schema_lock
 from automation.application.app import AutomationApp
 from automation.application.ports import Clock, WorkBus
 from automation.config import Settings
@@ -89,6 +89,11 @@ def open_database(settings: Settings, name: str) -> Database:
 
 def build(settings: Settings | None = None, clock: Clock | None = None) -> Services:
     settings = settings or Settings()
+    with schema_lock(settings.database_url):
+        return _build(settings, clock)
+
+
+def _build(settings: Settings, clock: Clock | None) -> Services:
     views = open_database(settings, "views")
     content_db = views if settings.database_url else open_database(settings, "content")
     app = AutomationApp(env=settings.event_store_env(), clock=clock)
@@ -96,6 +101,7 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Servi
     projector = Projector(views, source, all_projections())
     projector.setup()
     content = SqlContentStore(content_db)
+    pipeline = SqlPipelineStore(content_db)
     scheduler = Scheduler(
         app, views, content.pending_work, timedelta(seconds=settings.catch_up_window)
     )
@@ -109,7 +115,6 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Servi
     else:
         work_bus = InProcessWorkBus(settings.max_deliveries)
     wakeups = PgWakeups(settings.database_url) if settings.database_url else None
-    pipeline = SqlPipelineStore(content_db)
     orchestrator = Orchestrator(
         app, views, source, pipeline, work_bus, watchdog=settings.batch_watchdog
     )

@@ -51,7 +51,7 @@ class BackgroundRoles:
         if self.services.rabbit is not None:
             try:
                 await self.services.rabbit.connection()
-            except Exception:
+            except Exception:  # noqa: BLE001 - robust reconnects later; readiness tells
                 log.warning("RabbitMQ is not reachable yet; retrying in the background")
         if self.run_relay and self.services.relay is not None:
             self._tasks.append(asyncio.create_task(self.services.relay.run(self._stop)))

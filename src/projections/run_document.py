@@ -40,6 +40,8 @@ def new_document(event: Any) -> dict[str, Any]:
         "reserved_credits": event.reserved_credits,
         "error": None,
         "version": event.originator_version,
+        # The batch a worker has now: {"stage", "batch", "item_ids"}, or None.
+        "batch": None,
         "stages": [
             {
                 "stage": int(s),
@@ -48,6 +50,8 @@ def new_document(event: Any) -> dict[str, Any]:
                 "processed": 0,
                 "created": 0,
                 "credits_used": 0,
+                "started_at": None,
+                "completed_at": None,
             }
             for s in Stage
         ],
@@ -76,12 +80,18 @@ def fold(doc: dict[str, Any] | None, event: Any) -> dict[str, Any] | None:
             doc["error"] = event.error
     elif name == "StageStarted":
         doc["current_stage"] = event.stage
-        _stage(doc, event.stage)["status"] = StageStatus.RUNNING.value
+        _stage(doc, event.stage).update(status=StageStatus.RUNNING.value, started_at=iso(event.at))
     elif name == "StageCompleted":
         _stage(doc, event.stage).update(
-            status=StageStatus.COMPLETED.value, processed=event.processed, created=event.created
+            status=StageStatus.COMPLETED.value,
+            processed=event.processed,
+            created=event.created,
+            completed_at=iso(event.at),
         )
+    elif name == "BatchDispatched":
+        doc["batch"] = {"stage": event.stage, "batch": event.batch, "item_ids": event.item_ids}
     elif name == "BatchCompleted":
+        doc["batch"] = None
         entry = _stage(doc, event.stage)
         entry["processed"] += event.processed
         entry["created"] += event.created

@@ -5,28 +5,32 @@ from __future__ import annotations
 
 DDL = (
     "CREATE TABLE IF NOT EXISTS keywords ("
-    "id TEXT PRIMARY KEY, site_id TEXT NOT NULL, keyword TEXT NOT NULL, "
+    "id TEXT PRIMARY KEY NOT NULL, site_id TEXT NOT NULL, keyword TEXT NOT NULL, "
     "keyword_key TEXT NOT NULL, volume BIGINT, status TEXT NOT NULL, cluster_id TEXT, "
     "created_at TEXT NOT NULL, UNIQUE (site_id, keyword_key))",
     "CREATE TABLE IF NOT EXISTS clusters ("
-    "id TEXT PRIMARY KEY, site_id TEXT NOT NULL, name TEXT NOT NULL, keyword_ids TEXT NOT NULL, "
+    "id TEXT PRIMARY KEY NOT NULL, site_id TEXT NOT NULL, name TEXT NOT NULL, "
+    "keyword_ids TEXT NOT NULL, "
     "keywords TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ideas ("
-    "id TEXT PRIMARY KEY, site_id TEXT NOT NULL, cluster_id TEXT NOT NULL, title TEXT NOT NULL, "
+    "id TEXT PRIMARY KEY NOT NULL, site_id TEXT NOT NULL, cluster_id TEXT NOT NULL, "
+    "title TEXT NOT NULL, "
     "description TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS tasks ("
-    "id TEXT PRIMARY KEY, site_id TEXT NOT NULL, idea_id TEXT NOT NULL, title TEXT NOT NULL, "
+    "id TEXT PRIMARY KEY NOT NULL, site_id TEXT NOT NULL, idea_id TEXT NOT NULL, "
+    "title TEXT NOT NULL, "
     "description TEXT NOT NULL, keywords TEXT NOT NULL, status TEXT NOT NULL, "
     "created_at TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS content ("
-    "id TEXT PRIMARY KEY, site_id TEXT NOT NULL, task_id TEXT NOT NULL, title TEXT NOT NULL, "
+    "id TEXT PRIMARY KEY NOT NULL, site_id TEXT NOT NULL, task_id TEXT NOT NULL, "
+    "title TEXT NOT NULL, "
     "outline TEXT NOT NULL, body TEXT NOT NULL, word_count BIGINT NOT NULL, "
     "status TEXT NOT NULL, created_at TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS image_prompts ("
-    "id TEXT PRIMARY KEY, site_id TEXT NOT NULL, content_id TEXT NOT NULL, "
+    "id TEXT PRIMARY KEY NOT NULL, site_id TEXT NOT NULL, content_id TEXT NOT NULL, "
     "prompt TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS images ("
-    "id TEXT PRIMARY KEY, site_id TEXT NOT NULL, content_id TEXT NOT NULL, "
+    "id TEXT PRIMARY KEY NOT NULL, site_id TEXT NOT NULL, content_id TEXT NOT NULL, "
     "image_prompt_id TEXT NOT NULL, media_type TEXT NOT NULL, data TEXT NOT NULL, "
     "status TEXT NOT NULL, created_at TEXT NOT NULL)",
     # One row per committed batch: a redelivered batch finds it and does no work twice.

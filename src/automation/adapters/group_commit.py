@@ -91,7 +91,7 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
                 self._notify_channel(curs)
                 for save in batch:
                     self._write_one(conn, curs, save)
-        except Exception as error:  # the transaction did not commit: no save in it did
+        except Exception as error:  # noqa: BLE001 - the transaction did not commit: no save in it did
             failure = error if isinstance(error, IntegrityError) else OperationalError(str(error))
             for save in batch:
                 if save.error is None:

@@ -158,3 +158,18 @@ class PostgresDatabase:
 
     def close(self) -> None:
         self.pool.close()
+
+
+@contextmanager
+def schema_lock(url: str | None) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock while tables are created: processes starting at the
+    same moment would otherwise race on the catalog ("tuple concurrently updated")."""
+    if not url:
+        yield
+        return
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext('automation-schema'))")
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext('automation-schema'))")

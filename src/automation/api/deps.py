@@ -17,18 +17,21 @@ from automation.domain.token import hash_token
 _TOKEN_CACHE_LIMIT = 10_000
 
 
-def get_services(request: Request) -> Services:
+# The dependencies are ``async def`` although they do not wait for anything: FastAPI runs a
+# plain ``def`` dependency in a worker thread, and that hand-off costs more than the read.
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def get_reads(request: Request) -> Reads:
+async def get_reads(request: Request) -> Reads:
     reads: Reads = request.app.state.reads
     return reads
 
 
-def get_app(request: Request) -> AutomationApp:
-    return get_services(request).app
+async def get_app(request: Request) -> AutomationApp:
+    services: Services = request.app.state.services
+    return services.app
 
 
 async def current_account(request: Request) -> UUID:
@@ -41,13 +44,20 @@ async def current_account(request: Request) -> UUID:
     key = hash_token(token)  # the cache holds hashes, never tokens
     account_id = cache.get(key)
     if account_id is None:
-        account_id = await anyio.to_thread.run_sync(get_app(request).authenticate, token)
+        services: Services = request.app.state.services
+        account_id = await anyio.to_thread.run_sync(services.app.authenticate, token)
         if account_id is None:
             raise not_authenticated()
         if len(cache) >= _TOKEN_CACHE_LIMIT:
             cache.clear()
         cache[key] = account_id
     return account_id
+
+
+def optional_uuid(request: Request, name: str) -> UUID | None:
+    """An optional id in the query string: absent is None, malformed is a 400."""
+    raw = request.query_params.get(name)
+    return None if raw in (None, "") else _uuid_param(request, name)
 
 
 def _uuid_param(request: Request, name: str) -> UUID:
@@ -77,7 +87,7 @@ async def owned_run_id(request: Request, account_id: AccountId, reads: ReadsDep)
     return run_id
 
 
-def run_id_param(request: Request, _: AccountId) -> UUID:
+async def run_id_param(request: Request, _: AccountId) -> UUID:
     """The ``run_id`` query parameter, parsed only: commands check ownership in the store."""
     return _uuid_param(request, "run_id")
 

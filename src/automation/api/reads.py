@@ -48,7 +48,7 @@ class Reads:
             if owner is not None:
                 self._site_owners[site_id] = owner
         if owner != str(account_id):
-            raise SiteNotFoundError("site not found")
+            raise SiteNotFoundError()
         return site_id
 
     async def owned_run(self, account_id: UUID, run_id: UUID) -> tuple[UUID, UUID]:
@@ -59,7 +59,7 @@ class Reads:
             if owner is not None:
                 self._run_owners[run_id] = owner
         if owner is None or owner[0] != str(account_id):
-            raise RunNotFoundError("run not found")
+            raise RunNotFoundError()
         return run_id, UUID(owner[1])
 
     async def caught_up(self, position: int) -> None:

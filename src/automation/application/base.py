@@ -22,7 +22,7 @@ from eventsourcing.persistence import RecordConflictError, Recording
 
 from automation.application.ports import Clock, SystemClock
 from automation.domain.account import Account
-from automation.domain.errors import AccountNotFoundError, SiteNotFoundError
+from automation.domain.errors import AccountNotFoundError, NotFoundError, SiteNotFoundError
 from automation.domain.run import AutomationRun
 from automation.domain.site import Site
 
@@ -56,13 +56,13 @@ class AppBase(Application[UUID]):
             for listener in self.listeners:
                 listener(position)
 
-    def _get(self, kind: type[A], aggregate_id: UUID, missing: type[Exception]) -> A:
+    def _get(self, kind: type[A], aggregate_id: UUID, missing: type[NotFoundError]) -> A:
         try:
             aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
-            raise missing(f"{kind.__name__.lower()} not found") from None
+            raise missing() from None
         if not isinstance(aggregate, kind):
-            raise missing(f"{kind.__name__.lower()} not found")
+            raise missing()
         return aggregate
 
     def _save(self, *aggregates: Aggregate) -> int:

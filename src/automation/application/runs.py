@@ -126,7 +126,7 @@ class RunCommands(SiteCommands, AppBase):
         """A run of this account; any other is answered exactly like a missing one."""
         run = self._get(AutomationRun, run_id, RunNotFoundError)
         if run.account_id != account_id:
-            raise RunNotFoundError("run not found")
+            raise RunNotFoundError()
         return run
 
     def pause_run(self, account_id: UUID, run_id: UUID) -> Written:

@@ -19,7 +19,7 @@ class SiteCommands(AppBase):
         """A site of this account; any other is answered exactly like a missing one."""
         site = self._get(Site, site_id, SiteNotFoundError)
         if site.account_id != account_id:
-            raise SiteNotFoundError("site not found")
+            raise SiteNotFoundError()
         return site
 
     def update_config(self, account_id: UUID, site_id: UUID, changes: dict[str, Any]) -> Written:

@@ -48,18 +48,26 @@ class InvalidValueError(DomainError):
 
 
 class NotFoundError(DomainError):
-    """The thing does not exist, or belongs to another account: the two look the same."""
+    """The thing does not exist, or belongs to another account: the two look the same,
+    to the letter, so one message per kind and nothing else."""
 
     code = "not_found"
+    default_message = "not found"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message)
 
 
 class SiteNotFoundError(NotFoundError):
     code = "site_not_found"
+    default_message = "site not found"
 
 
 class RunNotFoundError(NotFoundError):
     code = "run_not_found"
+    default_message = "run not found"
 
 
 class AccountNotFoundError(NotFoundError):
     code = "account_not_found"
+    default_message = "account not found"

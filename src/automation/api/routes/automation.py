@@ -7,16 +7,26 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import anyio.to_thread
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from automation.api.deps import AccountId, AppDep, ReadsDep, RunId, RunIdParam, ServicesDep, SiteId
+from automation.api.deps import (
+    AccountId,
+    AppDep,
+    ReadsDep,
+    RunId,
+    RunIdParam,
+    ServicesDep,
+    SiteId,
+    optional_uuid,
+)
 from automation.api.errors import ApiError
+from automation.api.progress import overview, processing
 from automation.api.responses import json, raw_json
 from automation.api.schemas import ConfigUpdate
 from automation.application.app import Written
 from automation.domain.schedule import Schedule
-from automation.domain.values import STAGE_NAMES, Stage
+from automation.domain.values import Stage
 from projections.configs import config_document
 from projections.current_run import current_run_body
 from projections.documents import loads
@@ -108,51 +118,44 @@ async def estimate(site_id: SiteId, account_id: AccountId, services: ServicesDep
 
 @router.get("/pipeline_overview")
 async def pipeline_overview(site_id: SiteId, services: ServicesDep) -> Response:
-    pending = await anyio.to_thread.run_sync(services.content.pending_work, site_id)
-    counts = [
-        pending.keywords,
-        pending.clusters,
-        pending.ideas,
-        pending.tasks,
-        pending.content,
-        pending.image_prompts,
-        0,
-    ]
-    stages = [
-        {"stage": int(stage), "name": STAGE_NAMES[stage], "pending": count}
-        for stage, count in zip(Stage, counts, strict=True)
-    ]
-    return json({"stages": stages})
+    counts = await anyio.to_thread.run_sync(services.content.counts, site_id)
+    return json(overview(counts))
 
 
 @router.get("/current_processing")
 async def current_processing(
-    site_id: SiteId, reads: ReadsDep, services: ServicesDep, account_id: AccountId
+    request: Request,
+    site_id: SiteId,
+    account_id: AccountId,
+    reads: ReadsDep,
+    services: ServicesDep,
 ) -> Response:
+    asked_for = optional_uuid(request, "run_id")
+    if asked_for is not None:
+        await reads.owned_run(account_id, asked_for)  # 404 for a run not of this account
     body = await reads.query(current_run_body, site_id)
-    if body is None:
+    run = loads(body) if body else None
+    if run is None or (asked_for is not None and run["run_id"] != str(asked_for)):
         return json({"processing": None})
-    run = loads(body)
-    stage = run["stages"][run["current_stage"] - 1]
-    pending = await anyio.to_thread.run_sync(services.content.pending_work, site_id)
-    waiting = pending.keywords if run["current_stage"] == 1 else 0
-    total = stage["processed"] + waiting
-    percent = round(100 * stage["processed"] / total, 1) if total else 0.0
-    return json(
-        {
-            "processing": {
-                "run_id": run["run_id"],
-                "status": run["status"],
-                "stage": run["current_stage"],
-                "stage_name": stage["name"],
-                "processed": stage["processed"],
-                "total": total,
-                "percent": percent,
-                "current_items": [],
-                "up_next": [],
-            }
-        }
-    )
+    stage = run["current_stage"]
+    batch = run["batch"] if run["batch"] and run["batch"]["stage"] == stage else None
+    in_hand = batch["item_ids"] if batch else []
+
+    def gather() -> tuple[int, list[dict[str, str]], list[dict[str, str]]]:
+        if stage == int(Stage.REVIEW_GATE):
+            return services.content.counts(site_id)[stage][0], [], []
+        pending = services.content.counts(site_id)[stage][0]
+        waiting = services.pipeline.pending_ids(site_id, stage, len(in_hand) + 5)
+        next_ids = [i for i in waiting if i not in set(in_hand)][:5]
+        return (
+            pending,
+            services.pipeline.titles(stage, in_hand),
+            services.pipeline.titles(stage, next_ids),
+        )
+
+    pending, current_items, up_next = await anyio.to_thread.run_sync(gather)
+    view = processing(run, pending, current_items, up_next, services.app.clock.now())
+    return json({"processing": view})
 
 
 async def _control(reads: ReadsDep, written: Written, run_id: UUID) -> Response:

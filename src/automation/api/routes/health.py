@@ -25,14 +25,14 @@ def readiness(services: Services) -> dict[str, object]:
     try:
         last = services.app.recorder.max_notification_id() or 0
         checks["store"] = {"ok": True, "last_position": last}
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - any failure means not ready, with its reason
         checks["store"] = {"ok": False, "error": str(error)}
         return {"ready": False, "checks": checks}
     try:
         positions = services.projector.positions()
         lag = {name: last - position for name, position in positions.items()}
         checks["projections"] = {"ok": True, "lag_events": lag}
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - any failure means not ready, with its reason
         checks["projections"] = {"ok": False, "error": str(error)}
         ready = False
     checks["bus"] = {"ok": True, "kind": "amqp" if services.settings.amqp_url else "in-process"}

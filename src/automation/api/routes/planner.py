@@ -55,3 +55,25 @@ async def list_keywords(
     offset: Offset = 0,
 ) -> Response:
     return await listing(services, "keywords", site_id, status, limit, offset)
+
+
+@router.get("/clusters")
+async def list_clusters(
+    services: ServicesDep,
+    site_id: SiteId,
+    status: Status = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Response:
+    return await listing(services, "clusters", site_id, status, limit, offset)
+
+
+@router.get("/ideas")
+async def list_ideas(
+    services: ServicesDep,
+    site_id: SiteId,
+    status: Status = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Response:
+    return await listing(services, "ideas", site_id, status, limit, offset)

@@ -1,0 +1,87 @@
+"""/api/v1/writer: the writing tasks, content and images the pipeline made."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from automation.api.deps import ServicesDep, SiteId
+from automation.api.errors import ApiError
+from automation.api.responses import json
+from automation.api.routes.planner import Limit, Offset, Status, listing
+
+router = APIRouter(prefix="/api/v1/writer", tags=["writer"])
+
+
+def _not_found(kind: str) -> ApiError:
+    return ApiError(404, f"{kind}_not_found", f"{kind.replace('_', ' ')} not found")
+
+
+@router.get("/tasks")
+async def list_tasks(
+    services: ServicesDep,
+    site_id: SiteId,
+    status: Status = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Response:
+    return await listing(services, "tasks", site_id, status, limit, offset)
+
+
+@router.get("/content")
+async def list_content(
+    services: ServicesDep,
+    site_id: SiteId,
+    status: Status = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Response:
+    return await listing(services, "content", site_id, status, limit, offset)
+
+
+@router.get("/image_prompts")
+async def list_image_prompts(
+    services: ServicesDep,
+    site_id: SiteId,
+    status: Status = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Response:
+    return await listing(services, "image_prompts", site_id, status, limit, offset)
+
+
+@router.get("/images")
+async def list_images(
+    services: ServicesDep,
+    site_id: SiteId,
+    status: Status = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Response:
+    return await listing(services, "images", site_id, status, limit, offset)
+
+
+@router.get("/content/{content_id}")
+async def get_content(content_id: str, site_id: SiteId, services: ServicesDep) -> Response:
+    item: dict[str, Any] | None = await anyio.to_thread.run_sync(
+        services.content.content_item, site_id, content_id
+    )
+    if item is None:
+        raise _not_found("content")
+    return json(item)
+
+
+@router.get("/images/{image_id}/file")
+async def get_image_file(image_id: str, site_id: SiteId, services: ServicesDep) -> Response:
+    found = await anyio.to_thread.run_sync(services.content.image_file, site_id, image_id)
+    if found is None:
+        raise _not_found("image")
+    media_type, data = found
+    return Response(
+        data,
+        media_type=media_type,
+        headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"},
+    )
