@@ -16,13 +16,15 @@ HISTORY_LENGTH = 20
 
 class HistoryProjection(Projection):
     name: ClassVar[str] = "history"
-    tables: ClassVar[Sequence[str]] = ("run_history",)
+    tables: ClassVar[Sequence[str]] = ("run_history", "site_history")
     ddl: ClassVar[Sequence[str]] = (
         "CREATE TABLE IF NOT EXISTS run_history ("
         "run_id TEXT PRIMARY KEY, site_id TEXT NOT NULL, account_id TEXT NOT NULL, "
         "started_at TEXT NOT NULL, seq BIGINT NOT NULL, state TEXT NOT NULL, "
         "summary TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS run_history_site ON run_history (site_id, seq)",
+        # Each site's answer, rendered once per change rather than on every read.
+        "CREATE TABLE IF NOT EXISTS site_history (site_id TEXT PRIMARY KEY, body TEXT NOT NULL)",
     )
 
     def apply(self, tx: Tx, event: Any, position: int) -> None:
@@ -46,25 +48,39 @@ class HistoryProjection(Projection):
                     dumps(summary(doc)),
                 ),
             )
+            _render(tx, doc["site_id"])
             return
-        row = tx.fetchone("SELECT state FROM run_history WHERE run_id = ?", (run_id,))
+        row = tx.fetchone("SELECT state, summary FROM run_history WHERE run_id = ?", (run_id,))
         if row is None:
             return
         doc = fold(loads(row[0]), event)
         assert doc is not None
+        listed = dumps(summary(doc))
         tx.execute(
             "UPDATE run_history SET state = ?, summary = ? WHERE run_id = ?",
-            (dumps(doc), dumps(summary(doc)), run_id),
+            (dumps(doc), listed, run_id),
         )
+        if listed != row[1]:  # most batch events change nothing a listing shows
+            _render(tx, doc["site_id"])
 
 
-def history_body(tx: Tx, site_id: UUID, limit: int = HISTORY_LENGTH) -> str:
-    """``{"runs": [...]}`` as JSON text: the site's last runs, newest first."""
+def _render(tx: Tx, site_id: str) -> None:
     rows = tx.fetchall(
         "SELECT summary FROM run_history WHERE site_id = ? ORDER BY seq DESC LIMIT ?",
-        (str(site_id), limit),
+        (site_id, HISTORY_LENGTH),
     )
-    return '{"runs":[' + ",".join(str(r[0]) for r in rows) + "]}"
+    body = '{"runs":[' + ",".join(str(r[0]) for r in rows) + "]}"
+    tx.execute(
+        "INSERT INTO site_history (site_id, body) VALUES (?, ?) "
+        "ON CONFLICT (site_id) DO UPDATE SET body = excluded.body",
+        (site_id, body),
+    )
+
+
+def history_body(tx: Tx, site_id: UUID) -> str:
+    """``{"runs": [...]}`` as JSON text: the site's last 20 runs, newest first."""
+    row = tx.fetchone("SELECT body FROM site_history WHERE site_id = ?", (str(site_id),))
+    return str(row[0]) if row else '{"runs":[]}'
 
 
 def run_owner(tx: Tx, run_id: UUID) -> tuple[str, str] | None:

@@ -81,6 +81,14 @@ async def owned_site_id(request: Request, account_id: AccountId, reads: ReadsDep
     return await reads.owned_site(account_id, _uuid_param(request, "site_id"))
 
 
+async def caller_site(request: Request) -> tuple[Reads, UUID]:
+    """Authentication and the owned ``site_id`` in one call, without FastAPI's dependency
+    machinery: the hottest reads use it, where that machinery costs more than the read."""
+    account_id = await current_account(request)
+    reads: Reads = request.app.state.reads
+    return reads, await reads.owned_site(account_id, _uuid_param(request, "site_id"))
+
+
 async def owned_run_id(request: Request, account_id: AccountId, reads: ReadsDep) -> UUID:
     """The ``run_id`` query parameter, naming a run of the caller's account."""
     run_id, _ = await reads.owned_run(account_id, _uuid_param(request, "run_id"))

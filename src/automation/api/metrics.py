@@ -22,6 +22,9 @@ LATENCY = Histogram(
 class MetricsMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Labelled children, looked up once: labels() validates and locks on every call.
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -42,5 +45,14 @@ class MetricsMiddleware:
             route: Any = scope.get("route")
             # The route's template, not the raw path, so ids don't explode the label space.
             name = getattr(route, "path", None) or "unmatched"
-            REQUESTS.labels(scope["method"], name, str(status)).inc()
-            LATENCY.labels(scope["method"], name).observe(time.perf_counter() - started)
+            method = scope["method"]
+            counter = self._counters.get((method, name, status))
+            if counter is None:
+                counter = self._counters[(method, name, status)] = REQUESTS.labels(
+                    method, name, str(status)
+                )
+            timer = self._timers.get((method, name))
+            if timer is None:
+                timer = self._timers[(method, name)] = LATENCY.labels(method, name)
+            counter.inc()
+            timer.observe(time.perf_counter() - started)

@@ -1,0 +1,39 @@
+"""The two hottest reads, current_run and history: registered first and free of FastAPI's
+dependency machinery, whose cost per request is larger than the read itself."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from automation.api.deps import caller_site
+from automation.api.responses import raw_json
+from projections.current_run import current_run_body
+from projections.history import history_body
+
+router = APIRouter(prefix="/api/v1/automation", tags=["automation"])
+
+# These take their parameters by hand (see deps.caller_site); this documents them.
+SITE_ID_PARAMETER = {
+    "parameters": [
+        {
+            "name": "site_id",
+            "in": "query",
+            "required": True,
+            "schema": {"type": "string", "format": "uuid"},
+        }
+    ]
+}
+
+
+@router.get("/current_run", openapi_extra=SITE_ID_PARAMETER)
+async def current_run(request: Request) -> Response:
+    reads, site_id = await caller_site(request)
+    body = await reads.query(current_run_body, site_id)
+    return raw_json('{"run":' + (body or "null") + "}")
+
+
+@router.get("/history", openapi_extra=SITE_ID_PARAMETER)
+async def history(request: Request) -> Response:
+    reads, site_id = await caller_site(request)
+    return raw_json(await reads.query(history_body, site_id))
