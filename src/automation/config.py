@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # A dispatched batch whose result has not come back after this long is sent again.
     batch_watchdog: float = Field(default=300.0, alias="AUTOMATION_BATCH_WATCHDOG")
 
+    # /readyz answers 503 while a read model is further behind the log than this.
+    ready_max_lag: int = Field(default=10_000, alias="AUTOMATION_READY_MAX_LAG")
+
     @property
     def uses_postgres(self) -> bool:
         return bool(self.database_url)

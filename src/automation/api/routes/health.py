@@ -31,11 +31,18 @@ def readiness(services: Services) -> dict[str, object]:
     try:
         positions = services.projector.positions()
         lag = {name: last - position for name, position in positions.items()}
-        checks["projections"] = {"ok": True, "lag_events": lag}
+        caught_up = max(lag.values(), default=0) <= services.settings.ready_max_lag
+        checks["projections"] = {"ok": caught_up, "lag_events": lag}
+        ready = caught_up
     except Exception as error:  # noqa: BLE001 - any failure means not ready, with its reason
         checks["projections"] = {"ok": False, "error": str(error)}
         ready = False
-    checks["bus"] = {"ok": True, "kind": "amqp" if services.settings.amqp_url else "in-process"}
+    if services.rabbit is None:
+        checks["bus"] = {"ok": True, "kind": "in-process"}
+    else:
+        connected = services.rabbit.is_connected()
+        checks["bus"] = {"ok": connected, "kind": "amqp"}
+        ready = ready and connected
     return {"ready": ready, "checks": checks}
 
 
