@@ -10,7 +10,15 @@ from fastapi import FastAPI
 from automation.api.errors import install_error_handlers
 from automation.api.metrics import MetricsMiddleware
 from automation.api.reads import Reads
-from automation.api.routes import automation, health, hot_reads, planner, sites, writer
+from automation.api.routes import (
+    audit,
+    automation,
+    health,
+    hot_reads,
+    planner,
+    sites,
+    writer,
+)
 from automation.bootstrap import Services
 
 Hook = Callable[[], Awaitable[None]]
@@ -39,6 +47,6 @@ def create_app(
     app.state.token_cache = {}
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
-    for module in (hot_reads, health, sites, planner, writer, automation):
+    for module in (hot_reads, health, sites, planner, writer, automation, audit):
         app.include_router(module.router)
     return app

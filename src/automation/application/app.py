@@ -8,6 +8,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from automation.application.accounts import AccountCommands
+from automation.application.audit import AuditQueries
 from automation.application.base import Written
 from automation.application.pipeline import PipelineCommands
 from automation.application.runs import RunCommands
@@ -20,7 +21,7 @@ from automation.domain.token import ApiToken
 __all__ = ["AutomationApp", "Written"]
 
 
-class AutomationApp(AccountCommands, RunCommands, PipelineCommands):
+class AutomationApp(AccountCommands, RunCommands, PipelineCommands, AuditQueries):
     name = "automation"
 
     def owner_of(self, aggregate_id: UUID) -> tuple[UUID | None, UUID | None]:
