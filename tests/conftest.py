@@ -102,7 +102,7 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> It
         automation_data_dir=tmp_path / "var",
         database_url=url,
         AUTOMATION_DB_SCHEMA=schema,
-        AUTOMATION_DB_POOL_SIZE=8,
+        AUTOMATION_DB_POOL_SIZE=4,
     )
     drop_schema(url, schema)
 

@@ -62,6 +62,22 @@ def ensure_tables(db: Database, projections: Sequence[Projection]) -> None:
         for projection in projections:
             for statement in projection.ddl:
                 tx.execute(statement)
+            tx.execute(
+                "INSERT INTO projection_tracking (name, position) VALUES (?, 0) "
+                "ON CONFLICT (name) DO NOTHING",
+                (projection.name,),
+            )
+
+
+def claim_position(db: Database, tx: Tx, name: str) -> int:
+    """The position, locked for this transaction: a second projector waits here, then sees
+    how far the first one got, instead of applying the same events again."""
+    if db.dialect == "postgres":
+        row = tx.fetchone(
+            "SELECT position FROM projection_tracking WHERE name = ? FOR UPDATE", (name,)
+        )
+        return int(row[0]) if row else 0
+    return position_of(tx, name)  # SQLite: the write transaction already excludes others
 
 
 def position_of(tx: Tx, name: str) -> int:
@@ -103,6 +119,8 @@ class Projector:
         self._stop = threading.Event()
         self._progress = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._supervisor: threading.Thread | None = None
+        self.restarts = 0
         self.on_progress: list[Callable[[int], None]] = []
 
     def setup(self) -> None:
@@ -132,17 +150,15 @@ class Projector:
         if not batch:
             return 0
         for projection in self.projections:
-            old = positions[projection.name]
-            todo = [n for n in batch if n.position > old]
-            if not todo:
+            if not [n for n in batch if n.position > positions[projection.name]]:
                 continue
-            try:
-                with self.db.write() as tx:
-                    for note in todo:
-                        projection.apply(tx, note.event, note.position)
+            with self.db.write() as tx:
+                old = claim_position(self.db, tx, projection.name)
+                todo = [n for n in batch if n.position > old]
+                for note in todo:
+                    projection.apply(tx, note.event, note.position)
+                if todo:
                     advance_position(tx, projection.name, old, todo[-1].position)
-            except StalePositionError:
-                log.info("projection %s was advanced by another projector", projection.name)
         with self._progress:
             self._progress.notify_all()
         reached = batch[-1].position
@@ -154,27 +170,43 @@ class Projector:
         self._wake.set()
 
     def start(self, poll_interval: float = 1.0) -> None:
-        """Follow the log in a thread: woken by ``wake()``, and polling as a fallback."""
+        """Follow the log in a thread: woken by ``wake()``, polling as a fallback (so a
+        lost wake-up only delays it), and restarted by a supervisor if it ever dies."""
 
-        def loop() -> None:
+        def follow() -> None:
             while not self._stop.is_set():
                 self._wake.clear()
                 try:
                     self.catch_up()
                 except Exception:
                     log.exception("projector step failed; retrying")
-                    time.sleep(0.5)
+                    self._stop.wait(0.5)
                     continue
                 self._wake.wait(poll_interval)
 
-        self._thread = threading.Thread(target=loop, name="projector", daemon=True)
-        self._thread.start()
+        def supervise() -> None:
+            while not self._stop.is_set():
+                self._thread = threading.Thread(target=follow, name="projector", daemon=True)
+                self._thread.start()
+                self._thread.join()
+                if not self._stop.is_set():
+                    self.restarts += 1
+                    log.error("the projector stopped; restarting it")
+                    self._stop.wait(1.0)
+
+        self._supervisor = threading.Thread(
+            target=supervise, name="projector-supervisor", daemon=True
+        )
+        self._supervisor.start()
+
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread:
-            self._thread.join(timeout=5)
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=5)
 
     def wait_for(self, position: int, timeout: float = 5.0) -> bool:
         """Block until every projection has reached ``position``; False on timeout."""
