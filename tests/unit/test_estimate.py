@@ -35,14 +35,14 @@ def test_no_work_needs_no_credits() -> None:
         (PendingWork(ideas=1), 20, 17),
         # one cluster: its call 2, two ideas -> two tasks (2 x 17)
         (PendingWork(clusters=1), 20, 36),
-        # 20 keywords: one batch 1, ceil(20 x 3/8) = 8 clusters, 8 x 36
-        (PendingWork(keywords=20), 20, 1 + 8 * 36),
-        # 21 keywords: two batches, ceil(21 x 3/8) = 8 clusters
-        (PendingWork(keywords=21), 20, 2 + 8 * 36),
-        # batch size 1: one call per keyword; ceil(4 x 3/8) = 2 clusters
-        (PendingWork(keywords=4), 1, 4 + 2 * 36),
+        # 20 keywords: one batch 1; max(1 batch, ceil(20 x 4/25) = 4) clusters, 4 x 36
+        (PendingWork(keywords=20), 20, 1 + 4 * 36),
+        # 21 keywords: two batches; ceil(21 x 4/25) = 4 clusters
+        (PendingWork(keywords=21), 20, 2 + 4 * 36),
+        # batch size 1: one call and (at least) one cluster per keyword
+        (PendingWork(keywords=4), 1, 4 + 4 * 36),
         # a batch size below 1 is treated as 1
-        (PendingWork(keywords=4), 0, 4 + 2 * 36),
+        (PendingWork(keywords=4), 0, 4 + 4 * 36),
     ],
 )
 def test_worked_examples(pending: PendingWork, batch_size: int, estimated: int) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -23,7 +23,8 @@ def keyword_id(site_id: UUID, key: str) -> str:
 
 
 def stamp(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """A fixed-width UTC timestamp, so that text order is time order."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def add_to_counts(tx: Tx, site_id: str, stage: int, pending: int = 0, done: int = 0) -> None:
@@ -57,7 +58,8 @@ class SqlContentStore:
             unique.setdefault(item.keyword.casefold(), item)
         created = 0
         with self.db.write() as tx:
-            for key, item in unique.items():
+            # One microsecond apart: the stages then take keywords in the order they came.
+            for offset, (key, item) in enumerate(unique.items()):
                 created += tx.execute(
                     "INSERT INTO keywords "
                     "(id, site_id, keyword, keyword_key, volume, status, created_at) "
@@ -68,7 +70,7 @@ class SqlContentStore:
                         item.keyword,
                         key,
                         item.volume,
-                        stamp(at),
+                        stamp(at + timedelta(microseconds=offset)),
                     ),
                 )
             add_to_counts(tx, str(site_id), 1, pending=created)

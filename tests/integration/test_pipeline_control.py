@@ -1,0 +1,345 @@
+"""Steering a run while the roles move it: pause, cancel, durable delays and the watchdog.
+
+Each test runs on the embedded stack (SQLite, in-process bus) and on the production stack
+(PostgreSQL, RabbitMQ), reusing the fixtures of test_pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from automation.adapters.ai_local import LocalAIProvider
+from automation.application.ai import AIResult, Idea
+from automation.application.pipeline import BatchWork
+from automation.application.stages import RetryPolicy, StageRunner
+from automation.bootstrap import Services, build
+from automation.config import Settings
+from consumers.runtime import BackgroundRoles
+from tests.clock import MovableClock
+from tests.integration import test_pipeline
+from tests.integration.test_exactly_once import check_exactly_once
+from tests.integration.test_pipeline import (
+    KEYWORDS,
+    items,
+    run_events,
+    site_with_keywords,
+    until_ended,
+)
+
+# The stacks (embedded; PostgreSQL with RabbitMQ) and their wired services, as in
+# test_pipeline: pytest finds fixtures by their names in this module.
+backend = test_pipeline.backend
+stack = test_pipeline.stack
+wired = test_pipeline.wired
+
+pytestmark = pytest.mark.anyio
+
+# One batch per stage, except stage 1 which takes two: few batches, so a run with a delay
+# of a second between batches still ends in a few seconds.
+FEW_BATCHES = {
+    "within_stage_delay": 0,
+    "between_stage_delay": 0,
+    "stage_1_batch_size": 2,
+    "stage_2_batch_size": 50,
+    "stage_3_batch_size": 50,
+    "stage_4_batch_size": 50,
+    "stage_5_batch_size": 50,
+    "stage_6_batch_size": 50,
+}
+FOUR_KEYWORDS = KEYWORDS[:4]
+
+
+def named(services: Services, run_id: UUID, name: str) -> list[Any]:
+    return [e for e in run_events(services, run_id) if type(e).__name__ == name]
+
+
+async def eventually(what: str, check: Callable[[], bool], limit: float = 20) -> None:
+    """Wait (polling) until ``check`` holds, failing after ``limit`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not check():
+        assert loop.time() < deadline, f"timed out after {limit} s waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+def start(services: Services, account_id: UUID, site_id: UUID) -> UUID:
+    run_id: UUID = services.app.start_run(
+        account_id, site_id, services.content.pending_work(site_id)
+    ).value.id
+    return run_id
+
+
+# --- pause ---------------------------------------------------------------------------------
+
+
+async def test_a_paused_run_makes_no_progress_and_completes_once_resumed(
+    wired: Services,
+) -> None:
+    account_id, site_id = site_with_keywords(
+        wired, FOUR_KEYWORDS, config={**FEW_BATCHES, "within_stage_delay": 1}
+    )
+    balance_before = wired.app.balance(account_id)
+    roles = BackgroundRoles(wired, orchestrator=True, workers=True)
+    await roles.start()
+    try:
+        run_id = start(wired, account_id, site_id)
+        await eventually("the first batch", lambda: bool(named(wired, run_id, "BatchCompleted")))
+        assert wired.app.pause_run(account_id, run_id).value == "paused"
+        dispatched = len(named(wired, run_id, "BatchDispatched"))
+        completed = len(named(wired, run_id, "BatchCompleted"))
+        assert completed in (dispatched - 1, dispatched)  # at most one batch in flight
+
+        await asyncio.sleep(0.5)  # a batch already being processed may finish meanwhile
+        events_after_pause = len(run_events(wired, run_id))
+        counts_after_pause = wired.content.counts(site_id)
+        # No batch started after the pause; one in flight may have been kept.
+        assert len(named(wired, run_id, "BatchDispatched")) == dispatched
+        assert len(named(wired, run_id, "BatchCompleted")) in (completed, dispatched)
+
+        await asyncio.sleep(2.5)  # more than two of the run's within-stage delays
+        assert len(run_events(wired, run_id)) == events_after_pause
+        assert len(named(wired, run_id, "BatchDispatched")) == dispatched
+        assert wired.content.counts(site_id) == counts_after_pause
+        paused = wired.app.run(account_id, run_id)
+        assert paused.status.value == "paused"
+        assert paused.stages[1]["processed"] < len(FOUR_KEYWORDS)  # work was left to do
+
+        assert wired.app.resume_run(account_id, run_id).value == "running"
+        run = await until_ended(wired, account_id, run_id, limit=60)
+    finally:
+        await roles.stop()
+    assert run.status.value == "completed", run.error
+    check_exactly_once(wired, account_id, site_id, run_id, balance_before)
+    keywords = items(wired, "keywords", site_id)
+    assert len(keywords) == len(FOUR_KEYWORDS)
+    assert {k["status"] for k in keywords} == {"clustered"}
+    assert all(pending == 0 for pending, _ in wired.content.counts(site_id).values())
+
+
+# --- cancel --------------------------------------------------------------------------------
+
+
+class GatedIdeas(LocalAIProvider):
+    """An AI provider whose first ideas call waits at a gate the test opens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.go = threading.Event()
+        self._lock = threading.Lock()
+        self._first = True
+
+    def generate_ideas(self, cluster: str, keywords: list[str]) -> AIResult[list[Idea]]:
+        with self._lock:
+            first, self._first = self._first, False
+        if first:
+            self.entered.set()
+            self.go.wait(timeout=20)
+        return super().generate_ideas(cluster, keywords)
+
+
+async def test_a_cancel_keeps_the_batch_in_flight_starts_no_other_and_frees_the_site(
+    wired: Services,
+) -> None:
+    provider = GatedIdeas()
+    wired.worker.runner = StageRunner(wired.pipeline, provider, RetryPolicy(attempts=1))
+    account_id, site_id = site_with_keywords(wired, KEYWORDS)
+    balance_before = wired.app.balance(account_id)
+    roles = BackgroundRoles(wired, orchestrator=True, workers=True)
+    await roles.start()
+    try:
+        run_id = start(wired, account_id, site_id)
+        await eventually("a stage 2 batch in a worker's hands", provider.entered.is_set)
+        assert wired.app.cancel_run(account_id, run_id).value == "cancelled"
+        # The site and the rest of the reservation are free at once.
+        assert (
+            wired.app.balance(account_id)
+            == balance_before - wired.app.run(account_id, run_id).total_credits_used
+        )
+        provider.go.set()
+
+        def in_flight_recorded() -> bool:
+            return any(e.stage == 2 for e in named(wired, run_id, "BatchCompleted"))
+
+        await eventually("the batch in flight to finish", in_flight_recorded)
+        settled = len(run_events(wired, run_id))
+        await asyncio.sleep(1.0)  # time for any further batch to (wrongly) start
+        assert len(run_events(wired, run_id)) == settled
+    finally:
+        provider.go.set()
+        await roles.stop()
+
+    run = wired.app.run(account_id, run_id)
+    assert run.status.value == "cancelled"
+    events = run_events(wired, run_id)
+    names = [type(e).__name__ for e in events]
+    after_cancel = names[names.index("RunCancelled") + 1 :]
+    # Only the batch that was being processed is recorded (and charged) after the cancel.
+    assert set(after_cancel) <= {"BatchCompleted", "CreditsConsumed"}
+    assert after_cancel.count("BatchCompleted") == 1
+    dispatched = [e for e in events if type(e).__name__ == "BatchDispatched"]
+    completed = [e for e in events if type(e).__name__ == "BatchCompleted"]
+    assert [(e.stage, e.batch) for e in dispatched] == [(e.stage, e.batch) for e in completed]
+    assert dispatched[-1].stage == 2  # no batch started after the gated one
+    # Its results are kept ...
+    last = completed[-1]
+    assert last.stage == 2
+    assert last.output_ids
+    ideas = items(wired, "ideas", site_id)
+    assert sorted(i["id"] for i in ideas) == sorted(
+        i for e in completed if e.stage == 2 for i in e.output_ids
+    )
+    assert not items(wired, "content", site_id)
+    # ... and charged: the account paid exactly what the run used, the last batch included.
+    consumed = [e for e in events if type(e).__name__ == "CreditsConsumed"]
+    assert any(e.stage == 2 for e in consumed)
+    assert sum(e.amount for e in consumed) == run.total_credits_used
+    assert run.stages[2]["credits_used"] == last.credits > 0
+    assert wired.app.balance(account_id) == balance_before - run.total_credits_used
+    # The site is free: a new run starts.
+    again = wired.app.start_run(account_id, site_id, wired.content.pending_work(site_id))
+    assert again.value.status.value == "running"
+
+
+async def test_a_batch_being_processed_at_the_pause_finishes_and_is_kept(
+    wired: Services,
+) -> None:
+    provider = GatedIdeas()
+    wired.worker.runner = StageRunner(wired.pipeline, provider, RetryPolicy(attempts=1))
+    account_id, site_id = site_with_keywords(wired, KEYWORDS)
+    balance_before = wired.app.balance(account_id)
+    roles = BackgroundRoles(wired, orchestrator=True, workers=True)
+    await roles.start()
+    try:
+        run_id = start(wired, account_id, site_id)
+        await eventually("a stage 2 batch in a worker's hands", provider.entered.is_set)
+        assert wired.app.pause_run(account_id, run_id).value == "paused"
+        dispatched = len(named(wired, run_id, "BatchDispatched"))
+        provider.go.set()
+        await eventually(
+            "the batch in flight to finish",
+            lambda: any(e.stage == 2 for e in named(wired, run_id, "BatchCompleted")),
+        )
+        settled = len(run_events(wired, run_id))
+        counts = wired.content.counts(site_id)
+        await asyncio.sleep(1.0)
+        assert len(run_events(wired, run_id)) == settled
+        assert len(named(wired, run_id, "BatchDispatched")) == dispatched
+        assert wired.content.counts(site_id) == counts
+        assert items(wired, "ideas", site_id)  # the batch's results are kept
+        assert wired.app.run(account_id, run_id).status.value == "paused"
+
+        assert wired.app.resume_run(account_id, run_id).value == "running"
+        run = await until_ended(wired, account_id, run_id, limit=60)
+    finally:
+        provider.go.set()
+        await roles.stop()
+    assert run.status.value == "completed", run.error
+    check_exactly_once(wired, account_id, site_id, run_id, balance_before)
+
+
+# --- durable delays ------------------------------------------------------------------------
+
+
+async def test_a_delay_between_batches_survives_a_restart(stack: Settings) -> None:
+    clock = MovableClock()
+    services = build(stack, clock=clock)
+    config = {**FEW_BATCHES, "within_stage_delay": 600, "stage_1_batch_size": 5}
+    try:
+        services.start_following()
+        services.projector.start(poll_interval=0.2)
+        account_id, site_id = site_with_keywords(services, KEYWORDS, config=config)
+        roles = BackgroundRoles(services, orchestrator=True, workers=True)
+        await roles.start()
+        try:
+            run_id = start(services, account_id, site_id)
+            await eventually(
+                "the first batch", lambda: bool(named(services, run_id, "BatchCompleted"))
+            )
+            await asyncio.sleep(1.5)
+            # The ten-minute delay holds: no second batch.
+            assert len(named(services, run_id, "BatchDispatched")) == 1
+        finally:
+            await roles.stop()
+    finally:
+        services.close()  # the process goes away
+
+    later = MovableClock(clock.now() + timedelta(seconds=601))
+    restarted = build(stack, clock=later)
+    try:
+        restarted.start_following()
+        restarted.projector.start(poll_interval=0.2)
+        assert len(named(restarted, run_id, "BatchDispatched")) == 1
+        roles = BackgroundRoles(restarted, orchestrator=True, workers=True)
+        await roles.start()
+        try:
+            await eventually(
+                "the second batch after the restart",
+                lambda: len(named(restarted, run_id, "BatchDispatched")) >= 2,
+                limit=5,
+            )
+            await eventually(
+                "the second batch to be processed",
+                lambda: len(named(restarted, run_id, "BatchCompleted")) >= 2,
+                limit=10,
+            )
+            await asyncio.sleep(0.5)
+            # The delay applies again after the second batch: the clock has not moved.
+            assert len(named(restarted, run_id, "BatchDispatched")) == 2
+        finally:
+            await roles.stop()
+        batches = [(e.stage, e.batch) for e in named(restarted, run_id, "BatchDispatched")]
+        assert batches == [(1, 1), (1, 2)]
+    finally:
+        restarted.close()
+
+
+# --- the watchdog --------------------------------------------------------------------------
+
+
+async def test_a_lost_work_message_is_sent_again_by_the_watchdog(stack: Settings) -> None:
+    clock = MovableClock()
+    services = build(stack.model_copy(update={"batch_watchdog": 1.0}), clock=clock)
+    try:
+        services.start_following()
+        services.projector.start(poll_interval=0.2)
+        account_id, site_id = site_with_keywords(services, KEYWORDS)
+        balance_before = services.app.balance(account_id)
+        run_id = start(services, account_id, site_id)
+        # The orchestrator's decision is taken and recorded, but its message is lost.
+        work: BatchWork | str = ""
+        for _ in range(5):
+            work = services.app.advance_run(run_id, services.pipeline)
+            if isinstance(work, BatchWork):
+                break
+        assert isinstance(work, BatchWork), work
+        assert (work.stage, work.batch) == (1, 1)
+        services.orchestrator.follow()
+
+        roles = BackgroundRoles(services, orchestrator=True, workers=True)
+        await roles.start()
+        try:
+            await asyncio.sleep(0.5)
+            # Before the watchdog's time nothing is sent: the batch stays unprocessed.
+            assert not named(services, run_id, "BatchCompleted")
+            assert services.app.run(account_id, run_id).in_flight is not None
+            clock.move(timedelta(seconds=2))
+            services.orchestrator.wake_threadsafe()
+            run = await until_ended(services, account_id, run_id, limit=60)
+        finally:
+            await roles.stop()
+        assert run.status.value == "completed", run.error
+        dispatched = [(e.stage, e.batch) for e in named(services, run_id, "BatchDispatched")]
+        assert dispatched.count((1, 1)) == 1  # sent again, not dispatched anew
+        first = named(services, run_id, "BatchCompleted")[0]
+        assert (first.stage, first.batch) == (1, 1)
+        check_exactly_once(services, account_id, site_id, run_id, balance_before)
+    finally:
+        services.close()
