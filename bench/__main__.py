@@ -6,12 +6,18 @@ import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import read_endpoints
+from bench import pipeline, read_endpoints, store
 
 BENCHMARKS: dict[str, Callable[[read_endpoints.Settings], int]] = {
     "read": read_endpoints.run,
+    "store": store.run,
+    "pipeline": pipeline.run,
 }
-OUTPUTS: dict[str, Path] = {"read": read_endpoints.RESULTS_PATH}
+OUTPUTS: dict[str, Path] = {
+    "read": read_endpoints.RESULTS_PATH,
+    "store": store.RESULTS_PATH,
+    "pipeline": pipeline.RESULTS_PATH,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
