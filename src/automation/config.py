@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     # A dispatched batch whose result has not come back after this long is sent again.
     batch_watchdog: float = Field(default=300.0, alias="AUTOMATION_BATCH_WATCHDOG")
 
+    aggregate_cache_size: int = Field(default=10_000, alias="AUTOMATION_AGGREGATE_CACHE")
     # /readyz answers 503 while a read model is further behind the log than this.
     ready_max_lag: int = Field(default=10_000, alias="AUTOMATION_READY_MAX_LAG")
 
@@ -53,6 +54,15 @@ class Settings(BaseSettings):
 
     def event_store_env(self) -> dict[str, str]:
         """The eventsourcing library's settings for the event store."""
+        # Aggregates stay cached between commands; each read still fetches the events
+        # saved since (fast-forward), so other processes' writes are never missed.
+        cache = {
+            "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size),
+            "AGGREGATE_CACHE_FASTFORWARD": "y",
+        }
+        return cache | self._store_env()
+
+    def _store_env(self) -> dict[str, str]:
         if not self.database_url:
             self.automation_data_dir.mkdir(parents=True, exist_ok=True)
             return {

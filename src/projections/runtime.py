@@ -149,10 +149,11 @@ class Projector:
         batch = self.source.read(start, self.batch_size)
         if not batch:
             return 0
-        for projection in self.projections:
-            if not [n for n in batch if n.position > positions[projection.name]]:
-                continue
-            with self.db.write() as tx:
+        behind = [p for p in self.projections if positions[p.name] < batch[-1].position]
+        # One transaction (one commit) for the batch across every view that is behind; each
+        # view keeps a position of its own, so each can still be rebuilt alone.
+        with self.db.write() as tx:
+            for projection in behind:
                 old = claim_position(self.db, tx, projection.name)
                 todo = [n for n in batch if n.position > old]
                 for note in todo:

@@ -1,0 +1,580 @@
+"""The pipeline benchmark: keywords per second through all seven stages, against Celery.
+
+Four pipeline runs, each in this process the way ``tests/integration/test_pipeline.py``
+drives one (``build(Settings)``, a site with keywords, ``BackgroundRoles(orchestrator=True,
+workers=True)``, ``start_run``, until the run has ended), with the zero-cost AI provider
+(``free``) and both stage delays 0:
+
+* batch size 1 (every ``stage_N_batch_size`` = 1) on 40 keywords, and the default batch
+  sizes (``SiteConfig``'s) on 200 keywords;
+* each on the embedded stack (SQLite in a fresh temp data dir, in-process bus) and on the
+  production stack (PostgreSQL in a fresh schema, RabbitMQ with a queue prefix and events
+  exchange of the run's own; both dropped afterwards).
+
+The baseline, on the same RabbitMQ in the same run: Celery chains of seven tasks that
+return their input (``bench/celery_chains.py``), a ``celery worker`` subprocess with
+concurrency 2 and the ``rpc://`` result backend, 40 chains submitted at once, timed until
+every chain's result is back, in a few rounds.
+
+Every run's critical path is also timed by wrapping a few methods of the wired services
+(a couple of microseconds per call), so the table says where a batch's time goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from statistics import median
+from typing import Any
+from uuid import UUID
+
+import aio_pika
+import psycopg
+
+from automation.application.ports import KeywordInput
+from automation.bootstrap import Services, build
+from automation.config import Settings as ServiceSettings
+from automation.demo import demo_keywords
+from automation.domain.config import SiteConfig
+from bench import celery_chains, read_endpoints
+from bench.servers import clean_env
+from consumers.orchestrator import WORK_QUEUE
+from consumers.runtime import BackgroundRoles
+
+BENCH_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = BENCH_DIR.parent
+RESULTS_PATH = BENCH_DIR / "results" / "pipeline.json"
+POSTGRES_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+BATCH_1_KEYWORDS = 40
+DEFAULT_KEYWORDS = 200
+STAGES = range(1, 7)  # stage 7 (the review gate) has no batch size
+NO_DELAYS = {"within_stage_delay": 0, "between_stage_delay": 0}
+BATCH_1_CONFIG = {**NO_DELAYS, **{f"stage_{s}_batch_size": 1 for s in STAGES}}
+DEFAULT_CONFIG = {
+    **NO_DELAYS,
+    **{f"stage_{s}_batch_size": SiteConfig().batch_size(s) for s in STAGES},
+}
+TARGETS = {"batch_size_1": 1.0, "default": 3.0}  # pipeline items/s over Celery chains/s
+
+RUN_TIMEOUT_S = 150.0
+POLL_S = 0.02
+CELERY_CONCURRENCY = 2
+CELERY_ROUNDS = 8
+CELERY_WARMUP_CHAINS = BATCH_1_KEYWORDS
+CELERY_TIMEOUT_S = 60.0
+TERMINAL_EVENTS = frozenset({"RunCompleted", "RunFailed", "RunCancelled"})
+# The critical path of one batch, in order: what the table breaks the time per batch into.
+PHASES = ("advance_run", "batch_is_due", "run_batch", "record_batch")
+
+
+def _log(message: str) -> None:
+    sys.stderr.write(f"[bench] {message}\n")
+    sys.stderr.flush()
+
+
+# --- timing the service's critical path ------------------------------------------------
+
+
+class Timings:
+    """Seconds and calls of the wrapped methods, from whichever thread calls them."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def wrap(self, owner: object, attribute: str, label: str) -> None:
+        """Shadow ``owner.attribute`` (a bound method) with a timed copy on the instance."""
+        method: Callable[..., Any] = getattr(owner, attribute)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self._add(label, time.perf_counter() - started)
+
+        setattr(owner, attribute, timed)
+
+    def _add(self, label: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds[label] = self.seconds.get(label, 0.0) + seconds
+            self.calls[label] = self.calls.get(label, 0) + 1
+
+    def snapshot(self) -> tuple[dict[str, float], dict[str, int]]:
+        with self._lock:
+            return dict(self.seconds), dict(self.calls)
+
+
+def _instrument(services: Services) -> Timings:
+    timings = Timings()
+    app = services.app
+    timings.wrap(app, "advance_run", "advance_run")  # orchestrator: decide, save, dispatch
+    timings.wrap(app, "batch_is_due", "batch_is_due")  # worker: is this the batch in flight?
+    timings.wrap(services.worker.runner, "run_batch", "run_batch")  # inputs, AI, outputs
+    timings.wrap(app, "record_batch", "record_batch")  # worker: record the batch, charge
+    timings.wrap(app.repository, "get", "aggregate_loads")  # inside the phases above
+    timings.wrap(app, "save", "event_saves")  # inside the phases above
+    return timings
+
+
+# --- the pipeline runs --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    backend: str  # "embedded" or "production"
+    batching: str  # "batch_size_1" or "default"
+    keywords: list[str]
+    config: dict[str, int]
+
+
+def _cases() -> list[Case]:
+    keywords = demo_keywords()
+    return [
+        Case(backend, batching, keywords[:count], config)
+        for backend in ("embedded", "production")
+        for batching, count, config in (
+            ("batch_size_1", BATCH_1_KEYWORDS, BATCH_1_CONFIG),
+            ("default", DEFAULT_KEYWORDS, DEFAULT_CONFIG),
+        )
+    ]
+
+
+@contextmanager
+def _stack(backend: str, workdir: Path) -> Iterator[ServiceSettings]:
+    """Settings of a fresh stack; a production stack's schema, queues and exchanges are
+    dropped when the block ends."""
+    data_dir = Path(tempfile.mkdtemp(prefix=f"{backend}-", dir=workdir))
+    common: dict[str, Any] = {"automation_data_dir": data_dir, "AUTOMATION_AI_PROVIDER": "free"}
+    if backend == "embedded":
+        yield ServiceSettings(**common, database_url=None, amqp_url=None, AUTOMATION_DB_SCHEMA=None)
+        return
+    tag = uuid.uuid4().hex[:10]
+    settings = ServiceSettings(
+        **common,
+        database_url=POSTGRES_URL,
+        AUTOMATION_DB_SCHEMA=f"bench_{tag}",
+        amqp_url=AMQP_URL,
+        AUTOMATION_QUEUE_PREFIX=f"bench.{tag}.",
+        AUTOMATION_EVENTS_EXCHANGE=f"bench.{tag}.events",
+    )
+    try:
+        yield settings
+    finally:
+        _drop_schema(POSTGRES_URL, f"bench_{tag}")
+        prefix = settings.queue_prefix
+        _delete_rabbit(
+            queues=[prefix + WORK_QUEUE, prefix + WORK_QUEUE + ".dead"],
+            exchanges=[prefix + "dead", settings.events_exchange],
+        )
+
+
+def _drop_schema(url: str, schema: str) -> None:
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    except psycopg.Error as error:
+        _log(f"could not drop schema {schema}: {error}")
+
+
+def _delete_rabbit(queues: list[str], exchanges: list[str]) -> None:
+    async def delete() -> None:
+        connection = await aio_pika.connect(AMQP_URL, timeout=10)
+        async with connection:
+            for kind, names in (("queue", queues), ("exchange", exchanges)):
+                for name in names:
+                    channel = await connection.channel()
+                    try:
+                        if kind == "queue":
+                            await channel.queue_delete(name)
+                        else:
+                            await channel.exchange_delete(name)
+                    except Exception as error:  # noqa: BLE001 - cleanup reports, never fails
+                        _log(f"could not delete {kind} {name}: {error}")
+                    finally:
+                        with suppress(Exception):
+                            await channel.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(delete(), timeout=30))
+    except Exception as error:  # noqa: BLE001 - cleanup reports, never fails
+        _log(f"RabbitMQ cleanup failed: {error}")
+
+
+def _site_with_keywords(services: Services, case: Case) -> tuple[UUID, UUID]:
+    app = services.app
+    account_id, _ = app.open_account("bench", 100_000_000)
+    site_id: UUID = app.register_site(account_id, "bench", "UTC").value.id
+    app.update_config(account_id, site_id, case.config)
+    inputs = [KeywordInput(keyword) for keyword in case.keywords]
+    services.content.add_keywords(site_id, inputs, app.clock.now())
+    return account_id, site_id
+
+
+def _new_events(services: Services, run_id: UUID, after: int) -> list[Any]:
+    return list(services.app.events.get(run_id, gt=after))
+
+
+async def _until_ended(services: Services, run_id: UUID, deadline: float) -> str | None:
+    """The run's terminal event's name, or None at the deadline. Reads only the run's
+    new events, so watching costs the run next to nothing."""
+    version = 0
+    while time.monotonic() < deadline:
+        events = await asyncio.to_thread(_new_events, services, run_id, version)
+        if events:
+            version = events[-1].originator_version
+            for event in events:
+                if type(event).__name__ in TERMINAL_EVENTS:
+                    return type(event).__name__
+        await asyncio.sleep(POLL_S)
+    return None
+
+
+async def _run_case(services: Services, case: Case) -> dict[str, Any]:
+    app = services.app
+    services.start_following()
+    services.projector.start(poll_interval=0.2)
+    account_id, site_id = _site_with_keywords(services, case)
+    roles = BackgroundRoles(services, orchestrator=True, workers=True)
+    await roles.start()
+    try:
+        timings = _instrument(services)
+        started = time.perf_counter()
+        pending = services.content.pending_work(site_id)
+        run_id: UUID = app.start_run(account_id, site_id, pending).value.id
+        ended = await _until_ended(services, run_id, time.monotonic() + RUN_TIMEOUT_S)
+        elapsed = time.perf_counter() - started
+        seconds, calls = timings.snapshot()
+    finally:
+        await roles.stop()
+    run = app.run(account_id, run_id)
+    events = list(app.events.get(run_id))
+    batches = sum(1 for event in events if type(event).__name__ == "BatchDispatched")
+    status = run.status.value if ended else f"not ended after {RUN_TIMEOUT_S:.0f} s"
+    return _case_row(case, status, run.error, elapsed, batches, events, run.stages, seconds, calls)
+
+
+def _case_row(
+    case: Case,
+    status: str,
+    error: str | None,
+    elapsed: float,
+    batches: int,
+    events: list[Any],
+    stages: dict[int, dict[str, Any]],
+    seconds: dict[str, float],
+    calls: dict[str, int],
+) -> dict[str, Any]:
+    per_batch = max(batches, 1)
+    breakdown = {name: seconds.get(name, 0.0) * 1000 / per_batch for name in PHASES}
+    breakdown["other"] = elapsed * 1000 / per_batch - sum(breakdown.values())
+    loads = calls.get("aggregate_loads", 0)
+    return {
+        "backend": case.backend,
+        "batching": case.batching,
+        "batch_sizes": {k: v for k, v in case.config.items() if k.endswith("_batch_size")},
+        "keywords": len(case.keywords),
+        "status": status,
+        "error": error,
+        "valid": status == "completed",
+        "elapsed_s": round(elapsed, 3),
+        "items_per_s": round(len(case.keywords) / elapsed, 3),
+        "batches": batches,
+        "ms_per_batch": round(elapsed * 1000 / per_batch, 2),
+        "run_events": len(events),
+        "stages": {
+            str(s): {"processed": r["processed"], "created": r["created"]}
+            for s, r in stages.items()
+        },
+        "breakdown_ms_per_batch": {k: round(v, 2) for k, v in breakdown.items()},
+        "aggregate_loads": {
+            "calls_per_batch": round(loads / per_batch, 2),
+            "ms_per_batch": round(seconds.get("aggregate_loads", 0.0) * 1000 / per_batch, 2),
+            "ms_per_call": round(seconds.get("aggregate_loads", 0.0) * 1000 / max(loads, 1), 3),
+        },
+        "event_saves": {
+            "calls_per_batch": round(calls.get("event_saves", 0) / per_batch, 2),
+            "ms_per_batch": round(seconds.get("event_saves", 0.0) * 1000 / per_batch, 2),
+        },
+    }
+
+
+def _measure_case(case: Case, workdir: Path) -> dict[str, Any]:
+    with _stack(case.backend, workdir) as settings:
+        services = build(settings)
+        try:
+            row = asyncio.run(_run_case(services, case))
+        finally:
+            services.close()
+    _log(
+        f"{case.backend:<10} {case.batching:<12} {row['keywords']:>4} keywords: {row['status']} "
+        f"in {row['elapsed_s']:.1f} s, {row['items_per_s']:.2f} items/s, {row['batches']} "
+        f"batches, {row['ms_per_batch']:.1f} ms/batch"
+    )
+    return row
+
+
+# --- the Celery baseline ------------------------------------------------------------------
+
+
+def _stop_process_group(process: subprocess.Popen[bytes]) -> None:
+    """Warm shutdown of the worker (and its pool), then kill the group if it lingers."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+    # The worker's own session: pool children left after a kill go with it.
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _measure_celery(workdir: Path, chains: int) -> dict[str, Any]:
+    queue = f"bench.celery.{uuid.uuid4().hex[:10]}"
+    broker = AMQP_URL
+    celery_chains.configure(broker, queue)
+    env = clean_env({celery_chains.BROKER_ENV: broker, celery_chains.QUEUE_ENV: queue})
+    command = [
+        sys.executable, "-m", "celery", "-A", "bench.celery_chains", "worker",
+        "--pool", "prefork", "--concurrency", str(CELERY_CONCURRENCY),
+        "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "--hostname", f"{queue}@%h",
+    ]  # fmt: skip
+    log = workdir / "celery-worker.log"
+    rounds: list[celery_chains.ChainsResult] = []
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            command, cwd=PROJECT_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        # The warm-up waits for the worker to come up (its first chain is the slow one).
+        warmup = celery_chains.run_chains(CELERY_WARMUP_CHAINS, 0, CELERY_TIMEOUT_S)
+        if warmup.failures:
+            raise RuntimeError(f"the Celery warm-up failed: {warmup.first_problem}")
+        for number in range(CELERY_ROUNDS):
+            result = celery_chains.run_chains(chains, (number + 1) * 10_000, CELERY_TIMEOUT_S)
+            rounds.append(result)
+            _log(
+                f"celery round {number + 1}: {chains} chains in {result.seconds:.2f} s, "
+                f"{result.chains_per_s:.1f} chains/s, {result.failures} failed"
+            )
+    finally:
+        _stop_process_group(worker)
+        celery_chains.app.close()
+        _delete_rabbit(queues=[queue], exchanges=[queue])
+    seconds = sum(r.seconds for r in rounds)
+    failures = sum(r.failures for r in rounds)
+    return {
+        "chain_length": celery_chains.CHAIN_LENGTH,
+        "chains_per_round": chains,
+        "rounds": [
+            {
+                "seconds": round(r.seconds, 3),
+                "chains_per_s": round(r.chains_per_s, 2),
+                "failures": r.failures,
+                "first_problem": r.first_problem,
+            }
+            for r in rounds
+        ],
+        "chains": chains * len(rounds),
+        "seconds": round(seconds, 3),
+        "chains_per_s": round(chains * len(rounds) / seconds, 2) if seconds else 0.0,
+        "median_round_chains_per_s": round(median(r.chains_per_s for r in rounds), 2)
+        if rounds
+        else 0.0,
+        "failures": failures,
+        "valid": failures == 0 and len(rounds) == CELERY_ROUNDS,
+        "worker": " ".join(command[2:]),
+        "result_backend": "rpc://",
+        "broker": "the pipeline's RabbitMQ, a queue and exchange of the run's own",
+    }
+
+
+# --- preflight, report --------------------------------------------------------------------
+
+
+def _preflight() -> list[str]:
+    problems = []
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as error:
+        problems.append(f"PostgreSQL at {POSTGRES_URL} is not reachable: {error}")
+
+    async def ping() -> None:
+        connection = await aio_pika.connect(AMQP_URL, timeout=5)
+        await connection.close()
+
+    try:
+        asyncio.run(ping())
+    except Exception as error:  # noqa: BLE001 - any failure means no RabbitMQ to measure on
+        problems.append(f"RabbitMQ at {AMQP_URL} is not reachable: {error!r}")
+    return problems
+
+
+def _targets(rows: list[dict[str, Any]], celery_rate: float) -> dict[str, Any]:
+    target: dict[str, Any] = {}
+    for row in rows:
+        ratio = row["items_per_s"] / celery_rate if celery_rate else None
+        wanted = TARGETS[row["batching"]]
+        row["ratio_to_celery"] = None if ratio is None else round(ratio, 3)
+        target.setdefault(row["backend"], {})[row["batching"]] = {
+            "items_per_s": row["items_per_s"],
+            "celery_chains_per_s": celery_rate,
+            "ratio": row["ratio_to_celery"],
+            "target": wanted,
+            "met": ratio is not None and ratio >= wanted,
+        }
+    return target
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _table(rows: list[dict[str, Any]], celery: dict[str, Any] | None) -> str:
+    header = (
+        f"{'backend':<11} {'batch sizes':<12} {'keywords':>8} {'batches':>8} {'seconds':>8} "
+        f"{'items/s':>8} {'ms/batch':>9} {'x celery':>9} {'target':>7}  status"
+    )
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        met = (
+            row["ratio_to_celery"] is not None
+            and row["ratio_to_celery"] >= TARGETS[row["batching"]]
+        )
+        verdict = f"{'' if met else 'NOT '}>={TARGETS[row['batching']]:g}"
+        lines.append(
+            f"{row['backend']:<11} {row['batching'].replace('_', ' '):<12} {row['keywords']:>8} "
+            f"{row['batches']:>8} {row['elapsed_s']:>8.1f} {row['items_per_s']:>8.2f} "
+            f"{row['ms_per_batch']:>9.1f} {_fmt(row['ratio_to_celery'], '.3f'):>9} "
+            f"{verdict:>7}  {row['status']}"
+        )
+    if celery is not None:
+        rounds = f"{len(celery['rounds'])}x{celery['chains_per_round']}"
+        lines.append(
+            f"{'celery':<11} {'7-task chain':<12} {rounds:>8} {'-':>8} {celery['seconds']:>8.1f} "
+            f"{celery['chains_per_s']:>8.2f} {'-':>9} {'1':>9} {'':>7}  "
+            f"{'ok' if celery['valid'] else 'FAILED'} (chains/s; median round "
+            f"{celery['median_round_chains_per_s']:.1f})"
+        )
+    lines += ["", "where a batch's time goes (ms per batch; loads and saves are inside the phases)"]
+    sub = (
+        f"{'backend':<11} {'batch sizes':<12} {'advance':>8} {'is_due':>8} {'stage':>8} "
+        f"{'record':>8} {'other':>8} {'loads':>8} {'load/call':>10} {'saves':>8} {'events':>7}"
+    )
+    lines += [sub, "-" * len(sub)]
+    for row in rows:
+        parts = row["breakdown_ms_per_batch"]
+        lines.append(
+            f"{row['backend']:<11} {row['batching'].replace('_', ' '):<12} "
+            f"{parts['advance_run']:>8.1f} {parts['batch_is_due']:>8.1f} "
+            f"{parts['run_batch']:>8.1f} {parts['record_batch']:>8.1f} {parts['other']:>8.1f} "
+            f"{row['aggregate_loads']['ms_per_batch']:>8.1f} "
+            f"{row['aggregate_loads']['ms_per_call']:>10.2f} "
+            f"{row['event_saves']['ms_per_batch']:>8.1f} {row['run_events']:>7}"
+        )
+    return "\n".join(lines)
+
+
+def run(settings: read_endpoints.Settings) -> int:
+    """Run the pipeline benchmark; prints the table, writes the JSON; 1 if invalid.
+
+    Of the shared command-line settings only ``output`` applies here."""
+    output = settings.output
+    began = time.perf_counter()
+    load_before = os.getloadavg()
+    problems = _preflight()
+    rows: list[dict[str, Any]] = []
+    celery: dict[str, Any] | None = None
+    if not problems:
+        with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+            workdir = Path(tmp)
+            _log(f"celery baseline: {CELERY_ROUNDS} rounds of {BATCH_1_KEYWORDS} chains")
+            try:
+                celery = _measure_celery(workdir, BATCH_1_KEYWORDS)
+            except Exception as error:  # noqa: BLE001 - reported; the run is invalid
+                problems.append(f"celery baseline failed: {error!r}")
+                _log((workdir / "celery-worker.log").read_text(errors="replace")[-3000:])
+            for case in _cases():
+                try:
+                    rows.append(_measure_case(case, workdir))
+                except Exception as error:  # noqa: BLE001 - reported; the run is invalid
+                    problems.append(f"{case.backend} {case.batching} failed: {error!r}")
+    if celery is not None and not celery["valid"]:
+        first = next((r["first_problem"] for r in celery["rounds"] if r["first_problem"]), None)
+        problems.append(f"celery: {celery['failures']} chains failed ({first})")
+    problems += [
+        f"{row['backend']} {row['batching']}: the run did not complete ({row['status']}; "
+        f"{row['error']})"
+        for row in rows
+        if not row["valid"]
+    ]
+    target = _targets(rows, celery["chains_per_s"] if celery and celery["valid"] else 0.0)
+    valid = not problems and len(rows) == len(_cases())
+    result = {
+        "benchmark": "pipeline",
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "valid": valid,
+        "problems": problems,
+        "settings": {
+            "ai_provider": "free",
+            "stage_delays_s": 0,
+            "batch_size_1": {"keywords": BATCH_1_KEYWORDS, "config": BATCH_1_CONFIG},
+            "default": {"keywords": DEFAULT_KEYWORDS, "config": DEFAULT_CONFIG},
+            "embedded": "SQLite in a fresh temp data dir, in-process work bus",
+            "production": "PostgreSQL in a fresh schema + RabbitMQ (own queue prefix, exchange)",
+            "roles": "one process: BackgroundRoles(orchestrator, workers), projector thread",
+            "run_timeout_s": RUN_TIMEOUT_S,
+            "celery_rounds": CELERY_ROUNDS,
+            "celery_concurrency": CELERY_CONCURRENCY,
+        },
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        },
+        "results": rows,
+        "celery": celery,
+        "target": target,
+        "elapsed_s": round(time.perf_counter() - began, 1),
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + "\n")
+
+    print(_table(rows, celery))
+    print()
+    for backend, verdicts in target.items():
+        for batching, verdict in verdicts.items():
+            print(
+                f"target {backend} {batching.replace('_', ' ')}: items/s >= "
+                f"{verdict['target']:g}x celery chains/s: {'met' if verdict['met'] else 'NOT met'}"
+                f" ({_fmt(verdict['ratio'], '.3f')}x)"
+            )
+    for problem in problems:
+        print(f"INVALID: {problem}")
+    print(f"written: {output} ({result['elapsed_s']} s)")
+    return 0 if valid else 1
