@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httpx
 
@@ -82,3 +83,21 @@ def test_an_unknown_path_is_a_json_404_error(server: RunningServer, api: Api) ->
         error = answer.json()["error"]
         assert isinstance(error["code"], str)
         assert isinstance(error["message"], str)
+
+
+def test_a_backing_service_failure_is_a_503_with_retry_after_never_a_500(
+    api: Any, server: Any, monkeypatch: Any
+) -> None:
+    from eventsourcing.persistence import OperationalError
+
+    site = api.site()
+    run_id = api.run_now(site).json()["run_id"]
+
+    def store_is_down(*_: object) -> None:
+        raise OperationalError("terminating connection due to administrator command")
+
+    monkeypatch.setattr(server.services.app, "pause_run", store_is_down)
+    answer = api.post("/api/v1/automation/pause", run_id=run_id)
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "unavailable"
+    assert answer.headers["retry-after"] == "1"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 import orjson
+import psycopg
+from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -14,6 +17,15 @@ from starlette.responses import Response
 from automation.domain.errors import DomainError, NotFoundError
 
 log = logging.getLogger(__name__)
+
+# Failures of a backing service, not of the request: answered 503, never 500.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    PersistenceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    sqlite3.OperationalError,
+    ConnectionError,
+)
 
 
 class ApiError(Exception):
@@ -88,6 +100,15 @@ def install_error_handlers(app: FastAPI) -> None:
         status = exc.status_code if exc.status_code in codes else 400
         return error_response(status, code, str(exc.detail))
 
+    async def on_unavailable(_: Request, exc: Exception) -> Response:
+        # The store or the broker is down or restarting: the client may try again soon.
+        log.warning("a backing service is unavailable: %s", exc)
+        response = error_response(
+            503, "unavailable", "a backing service is unavailable; try again shortly"
+        )
+        response.headers["Retry-After"] = "1"
+        return response
+
     async def on_unexpected(_: Request, exc: Exception) -> Response:
         log.exception("unexpected error", exc_info=exc)
         return error_response(500, "internal_error", "the server could not answer")
@@ -96,4 +117,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    for unavailable in UNAVAILABLE:
+        app.add_exception_handler(unavailable, on_unavailable)
     app.add_exception_handler(Exception, on_unexpected)
