@@ -25,10 +25,17 @@ import httpx
 import psycopg
 import pytest
 import uvicorn
+from hypothesis import settings as settings_profiles
 
 from automation.api.app import create_app
 from automation.bootstrap import Services, build
 from automation.config import Settings
+
+# Under CI, property tests draw the same examples every run and keep no example database, so
+# a result never depends on what an earlier run on the same machine happened to find.
+settings_profiles.register_profile("ci", derandomize=True, database=None, deadline=None)
+if os.environ.get("CI"):
+    settings_profiles.load_profile("ci")
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
