@@ -11,7 +11,7 @@ from starlette.responses import Response
 from automation.api.deps import ServicesDep, SiteId
 from automation.api.errors import ApiError
 from automation.api.responses import json
-from automation.api.routes.planner import Limit, Offset, Status, listing
+from automation.api.routes.listings import add_listings
 
 router = APIRouter(prefix="/api/v1/writer", tags=["writer"])
 
@@ -20,48 +20,7 @@ def _not_found(kind: str) -> ApiError:
     return ApiError(404, f"{kind}_not_found", f"{kind.replace('_', ' ')} not found")
 
 
-@router.get("/tasks")
-async def list_tasks(
-    services: ServicesDep,
-    site_id: SiteId,
-    status: Status = None,
-    limit: Limit = 100,
-    offset: Offset = 0,
-) -> Response:
-    return await listing(services, "tasks", site_id, status, limit, offset)
-
-
-@router.get("/content")
-async def list_content(
-    services: ServicesDep,
-    site_id: SiteId,
-    status: Status = None,
-    limit: Limit = 100,
-    offset: Offset = 0,
-) -> Response:
-    return await listing(services, "content", site_id, status, limit, offset)
-
-
-@router.get("/image_prompts")
-async def list_image_prompts(
-    services: ServicesDep,
-    site_id: SiteId,
-    status: Status = None,
-    limit: Limit = 100,
-    offset: Offset = 0,
-) -> Response:
-    return await listing(services, "image_prompts", site_id, status, limit, offset)
-
-
-@router.get("/images")
-async def list_images(
-    services: ServicesDep,
-    site_id: SiteId,
-    status: Status = None,
-    limit: Limit = 100,
-    offset: Offset = 0,
-) -> Response:
-    return await listing(services, "images", site_id, status, limit, offset)
+add_listings(router, ("tasks", "content", "image_prompts", "images"))
 
 
 @router.get("/content/{content_id}")
