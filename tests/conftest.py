@@ -30,6 +30,7 @@ from hypothesis import settings as settings_profiles
 from automation.api.app import create_app
 from automation.bootstrap import Services, build
 from automation.config import Settings
+from consumers.runtime import BackgroundRoles
 
 # Under CI, property tests draw the same examples every run and keep no example database, so
 # a result never depends on what an earlier run on the same machine happened to find.
@@ -128,14 +129,17 @@ def free_port() -> int:
 
 
 class RunningServer:
-    """``automation serve``'s app on a real port, in a thread of the test process."""
+    """The service's app on a real port, in a thread of the test process: the API role
+    alone (runs stay where they are), or with the pipeline roles (runs move)."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, pipeline: bool = False) -> None:
         self.services = services
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        roles = BackgroundRoles(services, orchestrator=pipeline, workers=pipeline)
+        app = create_app(services, on_startup=[roles.start], on_shutdown=[roles.stop])
         config = uvicorn.Config(
-            create_app(services),
+            app,
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
@@ -151,14 +155,14 @@ class RunningServer:
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("the test server did not start")
             time.sleep(0.01)
         return self
 
     def __exit__(self, *_: Any) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=40)
         self.services.projector.stop()
 
 

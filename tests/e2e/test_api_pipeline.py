@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
@@ -16,14 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from automation.api.app import create_app
 from automation.bootstrap import Services
 from automation.demo import demo_keywords
 from automation.domain.values import STAGE_NAMES, Stage
-from consumers.runtime import BackgroundRoles
-from tests.conftest import Api, free_port
+from tests.conftest import Api, RunningServer
 from tests.integration.test_pipeline import KEYWORDS
 
 AUTOMATION = "/api/v1/automation"
@@ -61,47 +57,10 @@ LISTINGS = {
 }
 
 
-class PipelineServer:
-    """The API with the orchestrator and the stage workers, on a real port, in a thread."""
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.roles = BackgroundRoles(services, orchestrator=True, workers=True)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        app = create_app(services, on_startup=[self.roles.start], on_shutdown=[self.roles.stop])
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            access_log=False,
-            loop="asyncio",
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> PipelineServer:
-        self.services.start_following()
-        self.services.projector.start(poll_interval=0.2)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=40)
-        self.services.projector.stop()
-
-
 @pytest.fixture
-def server(services: Services) -> Iterator[PipelineServer]:
+def server(services: Services) -> Iterator[RunningServer]:
     """Overrides conftest's server: this one runs the pipeline's roles too."""
-    with PipelineServer(services) as running:
+    with RunningServer(services, pipeline=True) as running:
         yield running
 
 
