@@ -65,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("orchestrator", help="the orchestrator alone (needs AMQP_URL)")
     commands.add_parser("worker", help="a stage worker (needs AMQP_URL)")
 
+    views = commands.add_parser("projections", help="rebuild or verify the read models")
+    view_commands = views.add_subparsers(dest="projections_command", required=True)
+    rebuild = view_commands.add_parser("rebuild", help="drop and rebuild from the events")
+    rebuild.add_argument("name", nargs="?", default=None, help="one read model (default: all)")
+    view_commands.add_parser("verify", help="compare every read model with a rebuild")
+
     admin = commands.add_parser("admin", help="accounts, tokens and credits")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
     create = admin_commands.add_parser("create-account")
@@ -105,6 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     if args.command == "admin":
         return _admin(args, settings)
+    if args.command == "projections":
+        from automation import projections_cli
+
+        if args.projections_command == "rebuild":
+            return projections_cli.rebuild_command(settings, args.name)
+        return projections_cli.verify_command(settings)
     if args.command == "demo":
         from automation import demo
 
