@@ -29,7 +29,7 @@ def _account_id(raw: str) -> UUID:
     try:
         return UUID(raw)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not an account id: {raw!r}") from None
+        raise argparse.ArgumentTypeError(f"not an id: {raw!r}") from None
 
 
 def _positive(raw: str) -> int:
@@ -64,6 +64,16 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("relay", help="the CloudEvents relay alone (needs AMQP_URL)")
     commands.add_parser("orchestrator", help="the orchestrator alone (needs AMQP_URL)")
     commands.add_parser("worker", help="a stage worker (needs AMQP_URL)")
+
+    audit = commands.add_parser("audit", help="a run's history: replay, export, import")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    for name, text in (
+        ("replay", "the run's timeline with its state after each event"),
+        ("export", "the run's stored events as NDJSON"),
+    ):
+        audit_command = audit_commands.add_parser(name, help=text)
+        audit_command.add_argument("run_id", type=_account_id)
+    audit_commands.add_parser("import", help="stored events (NDJSON on stdin) into this store")
 
     views = commands.add_parser("projections", help="rebuild or verify the read models")
     view_commands = views.add_subparsers(dest="projections_command", required=True)
@@ -111,6 +121,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     if args.command == "admin":
         return _admin(args, settings)
+    if args.command == "audit":
+        from automation import audit_cli
+
+        if args.audit_command == "replay":
+            return audit_cli.replay(settings, args.run_id)
+        if args.audit_command == "export":
+            return audit_cli.export(settings, args.run_id)
+        return audit_cli.import_(settings)
     if args.command == "projections":
         from automation import projections_cli
 
