@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import anyio.to_thread
 from fastapi import APIRouter
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from starlette.responses import Response
 
 from automation.api.deps import ServicesDep
 from automation.api.responses import json
 from automation.bootstrap import Services
+from projections.lag import lag_of
 
 router = APIRouter(tags=["operations"])
+
+LAG_EVENTS = Gauge(
+    "automation_projection_lag_events", "Events a read model has not applied yet", ["projection"]
+)
+LAG_SECONDS = Gauge(
+    "automation_projection_lag_seconds",
+    "How long the oldest event a read model has not applied has waited",
+    ["projection"],
+)
 
 
 @router.get("/healthz")
@@ -29,10 +39,20 @@ def readiness(services: Services) -> dict[str, object]:
         checks["store"] = {"ok": False, "error": str(error)}
         return {"ready": False, "checks": checks}
     try:
-        positions = services.projector.positions()
-        lag = {name: last - position for name, position in positions.items()}
-        caught_up = max(lag.values(), default=0) <= services.settings.ready_max_lag
-        checks["projections"] = {"ok": caught_up, "lag_events": lag}
+        lags = lag_of(
+            services.projector.source, services.projector.positions(), services.app.clock.now()
+        )
+        for name, lag in lags.items():
+            LAG_EVENTS.labels(name).set(lag.events)
+            LAG_SECONDS.labels(name).set(lag.seconds)
+        caught_up = max((lag.events for lag in lags.values()), default=0) <= (
+            services.settings.ready_max_lag
+        )
+        checks["projections"] = {
+            "ok": caught_up,
+            "lag_events": {name: lag.events for name, lag in lags.items()},
+            "lag_seconds": {name: lag.seconds for name, lag in lags.items()},
+        }
         ready = caught_up
     except Exception as error:  # noqa: BLE001 - any failure means not ready, with its reason
         checks["projections"] = {"ok": False, "error": str(error)}
@@ -53,5 +73,7 @@ async def readyz(services: ServicesDep) -> Response:
 
 
 @router.get("/metrics")
-async def metrics() -> Response:
+async def metrics(services: ServicesDep) -> Response:
+    # The lag gauges are read fresh for each scrape.
+    await anyio.to_thread.run_sync(readiness, services)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
