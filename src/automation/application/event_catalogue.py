@@ -95,6 +95,7 @@ def describe(event: Any, position: int | None = None) -> dict[str, Any]:
         "id": event_id(event.originator_id, event.originator_version),
         "version": event.originator_version,
         "type": event_name(event),
+        "schema_version": getattr(type(event), "class_version", 1),
         "timestamp": iso(event.timestamp),
         "data": event_data(event),
     }

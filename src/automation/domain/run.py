@@ -21,7 +21,24 @@ TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED
 class AutomationRun(Aggregate):
     INITIAL_VERSION = 1
 
-    @event("RunStarted")
+    class RunStarted(Aggregate.Created):
+        """Version 2 records ``reserved_credits``. Version 1 runs did not: they reserved
+        ceil(estimate x 1.2), which is what the upcaster fills in when one is loaded."""
+
+        class_version = 2
+        site_id: UUID
+        account_id: UUID
+        trigger_type: str
+        config: dict[str, Any]
+        estimated_credits: int
+        reserved_credits: int
+        at: datetime
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("reserved_credits", (state["estimated_credits"] * 6 + 4) // 5)
+
+    @event(RunStarted)
     def __init__(
         self,
         *,
