@@ -48,16 +48,29 @@ def verify_command(settings: Settings) -> int:
     services = build(settings)
     console = Console()
     try:
+        broken = services.app.broken_seals()
         differences = verify(
             services.views, ApplicationEventSource(services.app), all_projections()
         )
     finally:
         services.close()
+    for seal in broken:
+        console.print(
+            f"run {seal.run_id}: stored event {seal.version} (or one before it) was "
+            "altered: its seal does not match",
+            markup=False,
+        )
     for difference in differences:
         for line in difference.describe():
             console.print(line, markup=False)
-    if differences:
-        console.print(f"{len(differences)} table(s) differ from a rebuild")
+    if broken or differences:
+        console.print(
+            f"{len(broken)} run(s) with altered events, {len(differences)} "
+            "table(s) that differ from a rebuild"
+        )
         return 1
-    console.print("every read model equals its rebuild from the events")
+    console.print(
+        "every run's events match their seals, and every read model equals its "
+        "rebuild from the events"
+    )
     return 0

@@ -3,19 +3,40 @@ of them. Reads the event store itself, never a read model."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import Notification
+from eventsourcing.utils import get_topic
 
 from automation.application.base import AppBase
 from automation.application.event_catalogue import describe
+from automation.application.sealing import BrokenSeal, check
 from automation.domain.errors import InvalidValueError, RunNotFoundError
 from automation.domain.run import AutomationRun
 from projections.run_document import fold, public
 
+_RUN_TOPICS = get_topic(AutomationRun) + "."
+
 
 class AuditQueries(AppBase):
+    def broken_seals(self) -> list[BrokenSeal]:
+        """Runs whose stored events no longer match their seals (see sealing.py)."""
+
+        def notifications() -> Iterator[Notification]:
+            after = 0
+            while batch := self.recorder.select_notifications(
+                start=after, limit=2000, inclusive_of_start=False
+            ):
+                yield from batch
+                after = batch[-1].id
+
+        return check(
+            notifications(), self.mapper.transcoder, lambda topic: topic.startswith(_RUN_TOPICS)
+        )
+
     def _owned_run_events(self, account_id: UUID, run_id: UUID, **query: Any) -> list[Any]:
         try:
             first: Any = self.repository.get(run_id, version=1)

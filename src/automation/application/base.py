@@ -21,6 +21,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import RecordConflictError, Recording
 
 from automation.application.ports import Clock, SystemClock
+from automation.application.sealing import SEAL, seal
 from automation.domain.account import Account
 from automation.domain.errors import AccountNotFoundError, NotFoundError, SiteNotFoundError
 from automation.domain.run import AutomationRun
@@ -64,6 +65,21 @@ class AppBase(Application[UUID]):
         if not isinstance(aggregate, kind):
             raise missing()
         return aggregate
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """Save atomically, sealing each run's new events onto its chain first."""
+        for obj in objs:
+            if isinstance(obj, AutomationRun) and obj.pending_events:
+                self._seal(obj)
+        return super().save(*objs, **kwargs)
+
+    def _seal(self, run: AutomationRun) -> None:
+        first = run.pending_events[0].originator_version
+        previous = ""
+        if first > 1:
+            stored = list(self.events.get(run.id, lte=first - 1, desc=True, limit=1))
+            previous = str(getattr(stored[0], SEAL, "") or "") if stored else ""
+        seal(list(run.pending_events), previous, self.mapper.transcoder)
 
     def _save(self, *aggregates: Aggregate) -> int:
         recordings = self.save(*aggregates)

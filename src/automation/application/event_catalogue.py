@@ -41,7 +41,7 @@ ROUTING_KEYS: dict[str, str] = {
 
 # Fields never shown outside the store.
 _PRIVATE_FIELDS = {"token_hash"}
-_ENVELOPE_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
+_ENVELOPE_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic", "chain"}
 
 
 def event_name(event: Any) -> str:
@@ -99,6 +99,8 @@ def describe(event: Any, position: int | None = None) -> dict[str, Any]:
         "timestamp": iso(event.timestamp),
         "data": event_data(event),
     }
+    if getattr(event, "chain", None):
+        described["chain"] = event.chain  # the event's seal: see application/sealing.py
     if position is not None:
         described["sequence"] = position
     return described
