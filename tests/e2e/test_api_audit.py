@@ -104,3 +104,50 @@ def test_the_stream_replays_the_history_ends_after_the_terminal_event_and_resume
     )
     assert at_end.status_code == 200
     assert sse_messages(at_end.text) == []
+
+
+def test_hundreds_of_live_followers_each_get_every_event_once_in_order(api: Api) -> None:
+    import asyncio
+
+    site = api.site()
+    run_id = api.run_now(site).json()["run_id"]
+    followers = 200
+    connected = 0
+    all_connected = asyncio.Event()
+
+    async def follow(client: httpx.AsyncClient) -> list[str]:
+        nonlocal connected
+        path = f"/api/v1/automation/runs/{run_id}/stream"
+        async with client.stream("GET", path) as answer:
+            assert answer.status_code == 200
+            connected += 1
+            if connected == followers:
+                all_connected.set()
+            text = ""
+            async for chunk in answer.aiter_text():
+                text += chunk
+        return [m["event"] for m in sse_messages(text)]
+
+    async def steer() -> None:
+        await asyncio.wait_for(all_connected.wait(), 60)
+        for action in ("pause", "resume", "cancel"):
+            answer = await asyncio.to_thread(
+                api.post, f"/api/v1/automation/{action}", run_id=run_id
+            )
+            assert answer.status_code == 200
+
+    async def main() -> list[list[str]]:
+        limits = httpx.Limits(max_connections=followers + 10)
+        async with httpx.AsyncClient(
+            base_url=str(api.http.base_url),
+            limits=limits,
+            headers=dict(api.http.headers),
+            timeout=60,
+        ) as client:
+            streams = [asyncio.create_task(follow(client)) for _ in range(followers)]
+            await steer()
+            return await asyncio.gather(*streams)
+
+    seen = asyncio.run(main())
+    expected = ["RunStarted", "RunPaused", "RunResumed", "RunCancelled"]
+    assert all(events == expected for events in seen), {tuple(e) for e in seen}

@@ -19,6 +19,7 @@ from automation.api.routes import (
     sites,
     writer,
 )
+from automation.api.streams import RunStreams
 from automation.bootstrap import Services
 
 Hook = Callable[[], Awaitable[None]]
@@ -27,13 +28,20 @@ Hook = Callable[[], Awaitable[None]]
 def create_app(
     services: Services, on_startup: Sequence[Hook] = (), on_shutdown: Sequence[Hook] = ()
 ) -> FastAPI:
+    streams = RunStreams(services.projector.source)
+    services.app.listeners.append(lambda _position: streams.wake_threadsafe())
+    if services.wakeups is not None:
+        services.wakeups.listeners.append(streams.wake_threadsafe)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await streams.start()
         for hook in on_startup:
             await hook()
         yield
         for hook in on_shutdown:
             await hook()
+        await streams.stop()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -45,6 +53,7 @@ def create_app(
     app.state.services = services
     app.state.reads = Reads(services)
     app.state.token_cache = {}
+    app.state.streams = streams
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
     for module in (hot_reads, health, sites, planner, writer, automation, audit):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 import anyio.to_thread
@@ -16,12 +16,12 @@ from starlette.responses import Response, StreamingResponse
 from automation.api.deps import AccountId, AppDep
 from automation.api.errors import invalid_request
 from automation.api.responses import json
+from automation.api.streams import RunStreams
 from projections.run_document import TERMINAL_EVENTS
 
 router = APIRouter(prefix="/api/v1/automation/runs", tags=["audit"])
 
 KEEP_ALIVE_SECONDS = 15.0
-POLL_SECONDS = 1.0
 
 
 def _run_id(raw: str) -> UUID:
@@ -75,39 +75,47 @@ async def run_stream(request: Request, run_id: str, account_id: AccountId, app: 
     ``event`` its type, ``data`` the event as the events listing shows it."""
     run = _run_id(run_id)
     after = _resume_point(request)
-    # Ownership is checked before the stream opens, so a foreign run is a plain 404.
-    first = await anyio.to_thread.run_sync(app.run_events, account_id, run, after, 1000)
-
-    if not first and after > 0:
-        # Resuming after the run's last event: if that one ended the run, so does the stream.
-        last = await anyio.to_thread.run_sync(app.run_events, account_id, run, after - 1, 1)
-        if last and last[0]["type"] in TERMINAL_EVENTS:
-            return StreamingResponse(iter(()), media_type="text/event-stream")
+    streams: RunStreams = request.app.state.streams
+    # Follow first, then read what is stored: nothing falls between the two (repeats are
+    # dropped by version below). Ownership is checked by the read: a foreign run is a 404.
+    live = streams.subscribe(run)
+    try:
+        stored = await anyio.to_thread.run_sync(app.run_events, account_id, run, after, 100_000)
+        if not stored and after > 0:
+            # Resuming after the run's last event: if that one ended the run, so does this.
+            last = await anyio.to_thread.run_sync(app.run_events, account_id, run, after - 1, 1)
+            if last and last[0]["type"] in TERMINAL_EVENTS:
+                streams.unsubscribe(run, live)
+                return StreamingResponse(iter(()), media_type="text/event-stream")
+    except BaseException:
+        streams.unsubscribe(run, live)
+        raise
 
     async def messages() -> AsyncIterator[bytes]:
-        nonlocal after
-        batch: list[dict[str, Any]] = first
-        idle = 0.0
-        while True:
-            for event in batch:
-                after = event["version"]
-                yield (
-                    f"id: {after}\nevent: {event['type']}\ndata: ".encode()
-                    + orjson.dumps(event)
-                    + b"\n\n"
-                )
-                if event["type"] in TERMINAL_EVENTS:
-                    return
-            if batch:
-                idle = 0.0
-            elif idle >= KEEP_ALIVE_SECONDS:
-                idle = 0.0
-                yield b": keep-alive\n\n"
-            if await request.is_disconnected():
-                return
-            await asyncio.sleep(POLL_SECONDS if not batch else 0)
-            idle += POLL_SECONDS if not batch else 0
-            batch = await anyio.to_thread.run_sync(app.run_events, account_id, run, after, 1000)
+        sent = after
+        try:
+            pending = list(stored)
+            while True:
+                for event in pending:
+                    if event["version"] <= sent:
+                        continue
+                    sent = event["version"]
+                    yield (
+                        f"id: {sent}\nevent: {event['type']}\ndata: ".encode()
+                        + orjson.dumps(event)
+                        + b"\n\n"
+                    )
+                    if event["type"] in TERMINAL_EVENTS:
+                        return
+                try:
+                    pending = [await asyncio.wait_for(live.get(), KEEP_ALIVE_SECONDS)]
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    pending = []
+                    yield b": keep-alive\n\n"
+        finally:
+            streams.unsubscribe(run, live)
 
     return StreamingResponse(
         messages(),
