@@ -6,17 +6,19 @@ import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import pipeline, read_endpoints, store
+from bench import pipeline, projections, read_endpoints, store
 
 BENCHMARKS: dict[str, Callable[[read_endpoints.Settings], int]] = {
     "read": read_endpoints.run,
     "store": store.run,
     "pipeline": pipeline.run,
+    "projections": projections.run,
 }
 OUTPUTS: dict[str, Path] = {
     "read": read_endpoints.RESULTS_PATH,
     "store": store.RESULTS_PATH,
     "pipeline": pipeline.RESULTS_PATH,
+    "projections": projections.RESULTS_PATH,
 }
 
 
