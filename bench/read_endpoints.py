@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,17 @@ import httpx
 
 from bench.baseline_app import SITE_ID as NAIVE_SITE_ID
 from bench.loadgen import Tool, choose_tool, run_load
-from bench.servers import UVICORN_SETTINGS, Server, clean_env, cpu_seconds, free_port, serving
+from bench.servers import (
+    UVICORN_SETTINGS,
+    Server,
+    automation_command,
+    clean_env,
+    cpu_seconds,
+    create_account,
+    expect,
+    free_port,
+    serving,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCH_DIR.parent
@@ -82,45 +91,16 @@ def _log(message: str) -> None:
 # --- the servers, and setting the service up through its own CLI and API ------------------
 
 
-def _automation(*args: str) -> list[str]:
-    return [sys.executable, "-m", "automation.cli", *args]
-
-
-def _create_account(env: dict[str, str]) -> str:
-    done = subprocess.run(
-        _automation("admin", "create-account", "bench", "--credits", "100000000"),
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"create-account failed: {done.stdout}\n{done.stderr}")
-    token: str = json.loads(done.stdout.strip().splitlines()[-1])["token"]
-    return token
-
-
-def _expect(response: httpx.Response, status: int) -> dict[str, Any]:
-    if response.status_code != status:
-        raise RuntimeError(
-            f"{response.request.method} {response.request.url} answered "
-            f"{response.status_code}, not {status}: {response.text}"
-        )
-    body: dict[str, Any] = response.json()
-    return body
-
-
 def _populate(base_url: str, token: str) -> str:
     """A site with PAST_RUNS cancelled runs and one running run; returns its id."""
     headers = {"Authorization": f"Bearer {token}"}
     run_now = "/api/v1/automation/run_now"
     with httpx.Client(base_url=base_url, headers=headers, timeout=30.0) as client:
-        site = _expect(client.post("/api/v1/sites", json={"name": "bench", "timezone": "UTC"}), 201)
+        site = expect(client.post("/api/v1/sites", json={"name": "bench", "timezone": "UTC"}), 201)
         site_id: str = site["site_id"]
         keywords = {"keywords": KEYWORDS}
         params = {"site_id": site_id}
-        _expect(client.post("/api/v1/planner/keywords", params=params, json=keywords), 201)
+        expect(client.post("/api/v1/planner/keywords", params=params, json=keywords), 201)
         # Long delays keep the running run where it starts, so its document (and so the
         # body measured) does not change, and the orchestrator and workers stay idle.
         delays = {"within_stage_delay": STAGE_DELAY_S, "between_stage_delay": STAGE_DELAY_S}
@@ -128,10 +108,10 @@ def _populate(base_url: str, token: str) -> str:
         if configured.status_code != 200:
             _log(f"could not set stage delays ({configured.status_code}): {configured.text}")
         for _ in range(PAST_RUNS):
-            run = _expect(client.post(run_now, params=params), 202)
+            run = expect(client.post(run_now, params=params), 202)
             cancel = client.post("/api/v1/automation/cancel", params={"run_id": run["run_id"]})
-            _expect(cancel, 200)
-        _expect(client.post(run_now, params=params), 202)
+            expect(cancel, 200)
+        expect(client.post(run_now, params=params), 202)
     return site_id
 
 
@@ -168,9 +148,9 @@ def _start_service(stack: ExitStack, workdir: Path) -> list[Endpoint]:
     data_dir = workdir / "service-data"
     data_dir.mkdir()
     env = clean_env({"AUTOMATION_DATA_DIR": str(data_dir)})
-    token = _create_account(env)
+    token = create_account(env)
     port = free_port()
-    command = _automation("serve", "--port", str(port))
+    command = automation_command("serve", "--port", str(port))
     server = stack.enter_context(
         serving("automation serve", command, port, env, workdir / "service.log", "/healthz")
     )

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -119,3 +122,35 @@ def serving(
         yield server
     finally:
         _stop(process)
+
+
+def automation_command(*args: str) -> list[str]:
+    """The service's own command line, run by this interpreter."""
+    return [sys.executable, "-m", "automation.cli", *args]
+
+
+def create_account(env: dict[str, str]) -> str:
+    """A token for a new account with plenty of credits, through the admin command."""
+    done = subprocess.run(
+        automation_command("admin", "create-account", "bench", "--credits", "100000000"),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"create-account failed: {done.stdout}\n{done.stderr}")
+    token: str = json.loads(done.stdout.strip().splitlines()[-1])["token"]
+    return token
+
+
+def expect(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The answer's JSON body; an answer with another status makes the run invalid."""
+    if response.status_code != status:
+        raise RuntimeError(
+            f"{response.request.method} {response.request.url} answered "
+            f"{response.status_code}, not {status}: {response.text[:500]}"
+        )
+    body: dict[str, Any] = response.json()
+    return body

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import threading
@@ -43,7 +42,16 @@ from automation.application.app import AutomationApp
 from automation.config import Settings as ServiceSettings
 from automation.domain.estimate import PendingWork
 from bench.read_endpoints import Settings
-from bench.servers import UVICORN_SETTINGS, clean_env, cpu_seconds, free_port, serving
+from bench.servers import (
+    UVICORN_SETTINGS,
+    automation_command,
+    clean_env,
+    cpu_seconds,
+    create_account,
+    expect,
+    free_port,
+    serving,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCH_DIR.parent
@@ -425,51 +433,22 @@ def _append_part(settings: Settings, base: str, gc_schema: str, plain_schema: st
 # --- part 2: command round trips over HTTP -----------------------------------------------
 
 
-def _automation(*args: str) -> list[str]:
-    return [sys.executable, "-m", "automation.cli", *args]
-
-
-def _create_account(env: dict[str, str]) -> str:
-    done = subprocess.run(
-        _automation("admin", "create-account", "bench", "--credits", "100000000"),
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    if done.returncode != 0:
-        raise Invalid(f"create-account failed: {done.stdout}\n{done.stderr}")
-    token: str = json.loads(done.stdout.strip().splitlines()[-1])["token"]
-    return token
-
-
-def _expect(response: httpx.Response, status: int) -> dict[str, Any]:
-    if response.status_code != status:
-        raise Invalid(
-            f"{response.request.method} {response.request.url} answered "
-            f"{response.status_code}, not {status}: {response.text[:500]}"
-        )
-    body: dict[str, Any] = response.json()
-    return body
-
-
 def _setup_site(client: httpx.Client, base_url: str, headers: dict[str, str]) -> str:
     """A site with 50 keywords whose stage delays are an hour, so a run stays where it starts
     and the orchestrator and workers stay idle while the commands are measured."""
     api = base_url + "/api/v1"
-    site = _expect(
+    site = expect(
         client.post(f"{api}/sites", json={"name": "bench", "timezone": "UTC"}, headers=headers),
         201,
     )
     site_id: str = site["site_id"]
     params = {"site_id": site_id}
     keywords = {"keywords": KEYWORDS}
-    _expect(
+    expect(
         client.post(f"{api}/planner/keywords", params=params, json=keywords, headers=headers), 201
     )
     delays = {"within_stage_delay": STAGE_DELAY_S, "between_stage_delay": STAGE_DELAY_S}
-    _expect(
+    expect(
         client.put(f"{api}/automation/update_config", params=params, json=delays, headers=headers),
         200,
     )
@@ -511,7 +490,7 @@ def _command_cycle(
         url = f"{base_url}/api/v1/automation/{name}"
         response, elapsed = _timed_request(client, "POST", url, params=params, headers=headers)
         status, state = EXPECTED[name]
-        body = _expect(response, status)
+        body = expect(response, status)
         if body.get("status") != state:
             raise Invalid(f"{name} answered status {body.get('status')!r}, not {state!r}")
         if name == "run_now":
@@ -522,7 +501,7 @@ def _command_cycle(
 
 def _bare_request(client: httpx.Client, url: str, samples: Samples | None) -> None:
     response, elapsed = _timed_request(client, "GET", url)
-    _expect(response, 200)
+    expect(response, 200)
     if samples is not None:
         samples.latencies.append(elapsed)
 
@@ -554,7 +533,7 @@ def _http_part(settings: Settings, schema: str, workdir: Path) -> dict[str, Any]
             "AUTOMATION_DATA_DIR": str(data_dir),
         }
     )
-    token = _create_account(env)
+    token = create_account(env)
     headers = {"Authorization": f"Bearer {token}"}
     service_port, baseline_port = free_port(), free_port()
     baseline_command = [sys.executable, "-m", "bench.baseline_app", "--port", str(baseline_port)]
@@ -563,7 +542,7 @@ def _http_part(settings: Settings, schema: str, workdir: Path) -> dict[str, Any]
         service = stack.enter_context(
             serving(
                 "automation serve",
-                _automation("serve", "--port", str(service_port)),
+                automation_command("serve", "--port", str(service_port)),
                 service_port,
                 env,
                 workdir / "service.log",
