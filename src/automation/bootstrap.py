@@ -116,7 +116,13 @@ def _build(settings: Settings, clock: Clock | None) -> Services:
         work_bus = InProcessWorkBus(settings.max_deliveries)
     wakeups = PgWakeups(settings.database_url) if settings.database_url else None
     orchestrator = Orchestrator(
-        app, views, source, pipeline, work_bus, watchdog=settings.batch_watchdog
+        app,
+        views,
+        source,
+        pipeline,
+        work_bus,
+        watchdog=settings.batch_watchdog,
+        window=settings.batches_in_flight,
     )
     worker = StageWorker(app, stage_runner(settings, pipeline))
     return Services(

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     ai_attempts: int = Field(default=4, alias="AUTOMATION_AI_ATTEMPTS")
     ai_backoff: float = Field(default=0.5, alias="AUTOMATION_AI_BACKOFF")
     worker_prefetch: int = Field(default=4, alias="AUTOMATION_WORKER_PREFETCH")
+    # How many batches of one run's stage may be with workers at once (stages without a
+    # within_stage_delay only; a delay between batches means one at a time).
+    batches_in_flight: int = Field(default=4, ge=1, le=64, alias="AUTOMATION_BATCHES_IN_FLIGHT")
     # A dispatched batch whose result has not come back after this long is sent again.
     batch_watchdog: float = Field(default=300.0, alias="AUTOMATION_BATCH_WATCHDOG")
 

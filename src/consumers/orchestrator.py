@@ -7,6 +7,11 @@ watchdog time after a dispatch, to send a lost message again). The row and the
 orchestrator's log position are written in one transaction, so a delay survives a crash:
 after a restart the due step simply fires. Firing a step calls ``advance_run``, which
 decides from the run's own state, so firing twice is harmless.
+
+A run's stage may have several batches with workers at once (``window``). The step after
+each recorded batch dispatches the next ones; a batch already in flight is sent again
+only when its message may be lost: its watchdog time has passed since it was last sent,
+or the run was resumed since (a paused run's workers skip its queued batches).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import anyio.to_thread
 
 from automation.adapters.sql import Database, Tx
 from automation.application.app import AutomationApp
-from automation.application.pipeline import IDLE, BatchWork
+from automation.application.pipeline import IDLE, Dispatch, InFlight
 from automation.application.ports import PipelineStore, WorkBus
 from projections.run_document import is_run_event
 from projections.runtime import (
@@ -101,9 +106,14 @@ class Orchestrator:
         bus: WorkBus,
         watchdog: float = 300.0,
         poll_interval: float = 0.5,
+        window: int = 1,
     ) -> None:
         self.app, self.views, self.source, self.store, self.bus = app, views, source, store, bus
         self.watchdog = watchdog
+        self.window = window
+        # When this process last sent each batch still in flight, by message id. Lost on
+        # a restart, which only means the durable dispatch time is used instead.
+        self._sent: dict[str, float] = {}
         self.poll_interval = poll_interval
         self.wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -126,6 +136,7 @@ class Orchestrator:
             with self.views.write() as tx:
                 for note in notes:
                     react(tx, note.event, self.watchdog)
+                    self._forget(note.event)
                 advance_position(tx, NAME, start, notes[-1].position)
         except StalePositionError:
             log.info("another orchestrator applied these events")
@@ -155,14 +166,40 @@ class Orchestrator:
             )
 
     async def fire(self, run_id: UUID, version: int) -> None:
-        outcome = await anyio.to_thread.run_sync(self.app.advance_run, run_id, self.store)
+        outcome = await anyio.to_thread.run_sync(
+            self.app.advance_run, run_id, self.store, self.window
+        )
         rearm: float | None = None
-        if isinstance(outcome, BatchWork):
-            await self.bus.send(WORK_QUEUE, outcome.as_body(), outcome.message_id)
-            rearm = self.app.clock.now().timestamp() + self.watchdog
+        if isinstance(outcome, Dispatch):
+            now = self.app.clock.now().timestamp()
+            resumed = outcome.resumed_at.timestamp() if outcome.resumed_at else None
+            again = [f.work for f in outcome.in_flight if self._lost(f, now, resumed)]
+            for work in [*again, *outcome.new]:  # the oldest first
+                await self.bus.send(WORK_QUEUE, work.as_body(), work.message_id)
+                self._sent[work.message_id] = now
+            oldest = min((self._last_sent(f) for f in outcome.in_flight), default=now)
+            rearm = oldest + self.watchdog
         elif outcome == IDLE:
             rearm = None
         await anyio.to_thread.run_sync(self._settle, run_id, version, rearm)
+
+    def _last_sent(self, flight: InFlight) -> float:
+        return self._sent.get(flight.work.message_id, flight.dispatched_at.timestamp())
+
+    def _lost(self, flight: InFlight, now: float, resumed: float | None) -> bool:
+        """Whether a batch in flight should be sent again: nothing came back within the
+        watchdog time since it was last sent, or the run was resumed after that."""
+        sent = self._last_sent(flight)
+        return now - sent >= self.watchdog or (resumed is not None and resumed > sent)
+
+    def _forget(self, event: Any) -> None:
+        name = type(event).__name__
+        if name == "BatchCompleted":
+            self._sent.pop(f"{event.originator_id}/{event.stage}/{event.batch}", None)
+        elif name in TERMINAL:
+            prefix = f"{event.originator_id}/"
+            for message_id in [m for m in self._sent if m.startswith(prefix)]:
+                del self._sent[message_id]
 
     async def step(self) -> int:
         """Follow the log, then fire every due step; how much was done."""

@@ -40,8 +40,8 @@ def new_document(event: Any) -> dict[str, Any]:
         "reserved_credits": event.reserved_credits,
         "error": None,
         "version": event.originator_version,
-        # The batch a worker has now: {"stage", "batch", "item_ids"}, or None.
-        "batch": None,
+        # The batches workers have now, in dispatch order: [{"stage", "batch", "item_ids"}].
+        "batches": [],
         "stages": [
             {
                 "stage": int(s),
@@ -89,9 +89,14 @@ def fold(doc: dict[str, Any] | None, event: Any) -> dict[str, Any] | None:
             completed_at=iso(event.at),
         )
     elif name == "BatchDispatched":
-        doc["batch"] = {"stage": event.stage, "batch": event.batch, "item_ids": event.item_ids}
+        doc.pop("batch", None)  # the single-batch field of documents folded before
+        doc.setdefault("batches", []).append(
+            {"stage": event.stage, "batch": event.batch, "item_ids": event.item_ids}
+        )
     elif name == "BatchCompleted":
-        doc["batch"] = None
+        doc.pop("batch", None)
+        done = (event.stage, event.batch)
+        doc["batches"] = [b for b in doc.get("batches", []) if (b["stage"], b["batch"]) != done]
         entry = _stage(doc, event.stage)
         entry["processed"] += event.processed
         entry["created"] += event.created

@@ -13,7 +13,7 @@ import pytest
 from automation.adapters import pipeline_store
 from automation.adapters.ai_local import LocalAIProvider
 from automation.application.ai import AIResult, Idea
-from automation.application.pipeline import IDLE, BatchWork
+from automation.application.pipeline import IDLE, BatchWork, Dispatch
 from automation.application.stages import RetryPolicy, StageRunner
 from automation.bootstrap import Services, build
 from automation.config import Settings
@@ -41,14 +41,16 @@ def wired(settings: Settings) -> Iterator[Services]:
     services.close()
 
 
-def drive(services: Services, run_id: UUID, deliver: Any) -> None:
-    """Run the orchestrator's decisions by hand, delivering each batch with ``deliver``."""
+def drive(services: Services, run_id: UUID, deliver: Any, window: int = 3) -> None:
+    """Run the orchestrator's decisions by hand, delivering each batch with ``deliver``:
+    up to ``window`` batches at a time, the newest first, so batches complete out of order."""
     for _ in range(10_000):
-        outcome = services.app.advance_run(run_id, services.pipeline)
+        outcome = services.app.advance_run(run_id, services.pipeline, window)
         if outcome == IDLE:
             return
-        if isinstance(outcome, BatchWork):
-            deliver(outcome)
+        if isinstance(outcome, Dispatch):
+            for work in reversed(outcome.new or [f.work for f in outcome.in_flight]):
+                deliver(work)
     raise AssertionError("the run did not end")
 
 

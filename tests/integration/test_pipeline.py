@@ -217,7 +217,9 @@ async def test_an_ai_that_keeps_failing_is_retried_then_fails_the_run_and_frees_
     assert run.status.value == "failed"
     assert "overloaded" in run.error
     assert "after 3 attempt" in run.error
-    assert provider.attempts == 3
+    # Each batch in flight when the run failed was tried exactly three times.
+    assert provider.attempts % 3 == 0
+    assert 3 <= provider.attempts <= 3 * wired.settings.batches_in_flight
     # Partial results stay; the stages after the failure made nothing.
     assert items(wired, "tasks", site_id)
     assert not items(wired, "content", site_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from automation.application.base import AppBase, Written
@@ -52,24 +53,41 @@ class BatchWork:
         )
 
 
+@dataclass(frozen=True)
+class InFlight:
+    """A batch dispatched earlier and not yet recorded: the orchestrator sends it again
+    when its message may have been lost (after the watchdog time, or a resume)."""
+
+    work: BatchWork
+    dispatched_at: datetime
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """What a step of a run in a batch stage did: the batches it dispatched now, and
+    those still in flight from earlier steps."""
+
+    new: list[BatchWork]
+    in_flight: list[InFlight]
+    resumed_at: datetime | None = None
+
+
 IDLE = "idle"  # nothing to do until the run changes (paused, ended)
 MOVED = "moved"  # the run changed; its next event tells the orchestrator what comes next
 
 
 class PipelineCommands(AppBase):
-    def advance_run(self, run_id: UUID, store: PipelineStore) -> BatchWork | str:
-        """Take the run's next step: start a stage, dispatch its next batch (or send the
-        one in flight again), complete a stage, or pass the review gate."""
+    def advance_run(self, run_id: UUID, store: PipelineStore, window: int = 1) -> Dispatch | str:
+        """Take the run's next step: start a stage, dispatch batches of it until
+        ``window`` are in flight, complete a stage, or pass the review gate.
 
-        def advance() -> BatchWork | str:
+        Several batches of a stage run side by side only when the stage has no
+        ``within_stage_delay``: a delay between batches asks for them one at a time."""
+
+        def advance() -> Dispatch | str:
             run = self._get(AutomationRun, run_id, RunNotFoundError)
             if run.status is not RunStatus.RUNNING:
                 return IDLE
-            if run.in_flight is not None:
-                flight = run.in_flight
-                return BatchWork(
-                    run.id, run.site_id, flight["stage"], flight["batch"], flight["item_ids"]
-                )
             now = self.clock.now()
             stage = run.current_stage
             status = run.stages[stage]["status"]
@@ -80,30 +98,51 @@ class PipelineCommands(AppBase):
             elif stage == REVIEW_GATE:
                 run.pass_review_gate(store.move_to_review(run.site_id, now), now)
             else:
-                size = SiteConfig.from_dict(run.config).batch_size(stage)
-                item_ids = store.pending_ids(run.site_id, stage, size)
-                if not item_ids:
-                    run.complete_stage(stage, now)
-                else:
-                    batch = run.dispatch_batch(stage, item_ids, now)
+                config = SiteConfig.from_dict(run.config)
+                width = 1 if config.within_stage_delay > 0 else max(1, window)
+                earlier = [
+                    InFlight(
+                        BatchWork(run.id, run.site_id, f["stage"], f["batch"], f["item_ids"]),
+                        f["at"],
+                    )
+                    for f in run.in_flight.values()
+                ]
+                new = self._dispatch(run, store, config.batch_size(stage), width, now)
+                if new:
                     self._save(run)
-                    return BatchWork(run.id, run.site_id, stage, batch, item_ids)
+                if new or earlier:
+                    return Dispatch(new, earlier, run.resumed_at)
+                run.complete_stage(stage, now)
             self._save(*self._ending(run))
             return MOVED
 
         return self._retrying(advance)
 
+    @staticmethod
+    def _dispatch(
+        run: AutomationRun, store: PipelineStore, size: int, width: int, now: datetime
+    ) -> list[BatchWork]:
+        free = width - len(run.in_flight)
+        if free <= 0:
+            return []
+        # Items in flight are still pending in the content store until their batch commits.
+        taken = run.items_in_flight()
+        stage = run.current_stage
+        waiting = store.pending_ids(run.site_id, stage, size * free + len(taken))
+        item_ids = [i for i in waiting if i not in taken]
+        new: list[BatchWork] = []
+        for start in range(0, min(len(item_ids), size * free), size):
+            chunk = item_ids[start : start + size]
+            batch = run.dispatch_batch(stage, chunk, now, width)
+            new.append(BatchWork(run.id, run.site_id, stage, batch, chunk))
+        return new
+
     def batch_is_due(self, work: BatchWork) -> bool:
-        """Whether a worker should process this batch now: it is the run's batch in
-        flight and the run is running (a paused run starts no batch; one sent before
+        """Whether a worker should process this batch now: it is one of the run's batches
+        in flight and the run is running (a paused run starts no batch; one sent before
         the pause is sent again on resume)."""
         run = self._get(AutomationRun, work.run_id, RunNotFoundError)
-        flight = run.in_flight
-        return (
-            run.status is RunStatus.RUNNING
-            and flight is not None
-            and (flight["stage"], flight["batch"]) == (work.stage, work.batch)
-        )
+        return run.status is RunStatus.RUNNING and (work.stage, work.batch) in run.in_flight
 
     def record_batch(self, work: BatchWork, receipt: BatchReceipt) -> Written:
         """Record what a batch took, made and cost, and charge the account, once."""

@@ -11,10 +11,11 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from automation.domain.copying import FastCopy
 from automation.domain.errors import InsufficientCreditsError, InvalidValueError
 
 
-class Account(Aggregate):
+class Account(FastCopy, Aggregate):
     INITIAL_VERSION = 1
 
     @classmethod

@@ -12,13 +12,14 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from automation.domain.copying import FastCopy
 from automation.domain.errors import InvalidStateError
 from automation.domain.values import RunStatus, Stage, StageStatus
 
 TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
 
 
-class AutomationRun(Aggregate):
+class AutomationRun(FastCopy, Aggregate):
     INITIAL_VERSION = 1
 
     class RunStarted(Aggregate.Created):
@@ -65,8 +66,9 @@ class AutomationRun(Aggregate):
         self.error: str | None = None
         self.current_stage = int(Stage.KEYWORDS_TO_CLUSTERS)
         self.total_credits_used = 0
-        # The batch sent to a worker and not yet recorded: {"stage", "batch", "item_ids"}.
-        self.in_flight: dict[str, Any] | None = None
+        # Batches sent to workers and not yet recorded, by (stage, batch): each is
+        # {"stage", "batch", "item_ids", "at"}. All belong to the current stage.
+        self.in_flight: dict[tuple[int, int], dict[str, Any]] = {}
         self.completed_batches: set[tuple[int, int]] = set()
         self.batches_dispatched: dict[int, int] = {int(s): 0 for s in Stage}
         self.stages: dict[int, dict[str, Any]] = {
@@ -115,23 +117,31 @@ class AutomationRun(Aggregate):
         self._require_active("complete a stage of")
         if self.stages[stage]["status"] != StageStatus.RUNNING.value:
             raise InvalidStateError(f"stage {stage} is not running")
+        if self.in_flight:
+            raise InvalidStateError(f"stage {stage} still has batches in flight")
         result = self.stages[stage]
         self._stage_completed(
             stage=stage, processed=result["processed"], created=result["created"], at=at
         )
 
-    def dispatch_batch(self, stage: int, item_ids: list[str], at: datetime) -> int:
-        """Record which items the next batch of the current stage takes; its number."""
+    def dispatch_batch(self, stage: int, item_ids: list[str], at: datetime, window: int = 1) -> int:
+        """Record which items the next batch of the current stage takes; its number.
+        At most ``window`` batches are in flight at once, and no item is in two."""
         self._require(RunStatus.RUNNING, "dispatch a batch of")
         if stage != self.current_stage or self.stages[stage]["status"] != "running":
             raise InvalidStateError(f"stage {stage} is not the running stage")
-        if self.in_flight is not None:
-            raise InvalidStateError("a batch of this run is still in flight")
+        if len(self.in_flight) >= max(1, window):
+            raise InvalidStateError(f"{len(self.in_flight)} batch(es) of this run are in flight")
         if not item_ids:
             raise InvalidStateError("a batch takes at least one item")
+        if not self.items_in_flight().isdisjoint(item_ids):
+            raise InvalidStateError("an item of this batch is already in flight")
         batch = self.batches_dispatched[stage] + 1
         self._batch_dispatched(stage=stage, batch=batch, item_ids=list(item_ids), at=at)
         return batch
+
+    def items_in_flight(self) -> set[str]:
+        return {item for flight in self.in_flight.values() for item in flight["item_ids"]}
 
     def has_recorded(self, stage: int, batch: int) -> bool:
         return (stage, batch) in self.completed_batches
@@ -149,8 +159,7 @@ class AutomationRun(Aggregate):
         """What the in-flight batch produced and cost. Kept whatever the run's status:
         a batch that was already being processed when the run was paused, cancelled or
         failed finishes, and its results and credits count."""
-        flight = self.in_flight
-        if flight is None or (flight["stage"], flight["batch"]) != (stage, batch):
+        if (stage, batch) not in self.in_flight:
             raise InvalidStateError(f"batch {batch} of stage {stage} is not in flight")
         if credits < 0:
             raise InvalidStateError("a charge cannot be negative")
@@ -237,7 +246,12 @@ class AutomationRun(Aggregate):
     @event("BatchDispatched")
     def _batch_dispatched(self, stage: int, batch: int, item_ids: list[str], at: datetime) -> None:
         self.batches_dispatched[stage] = batch
-        self.in_flight = {"stage": stage, "batch": batch, "item_ids": item_ids}
+        self.in_flight[(stage, batch)] = {
+            "stage": stage,
+            "batch": batch,
+            "item_ids": item_ids,
+            "at": at,
+        }
 
     @event("BatchCompleted")
     def _batch_completed(
@@ -250,7 +264,7 @@ class AutomationRun(Aggregate):
         credits: int,
         at: datetime,
     ) -> None:
-        self.in_flight = None
+        self.in_flight.pop((stage, batch), None)
         self.completed_batches.add((stage, batch))
         self.stages[stage]["processed"] += processed
         self.stages[stage]["created"] += created

@@ -14,10 +14,11 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from automation.domain.config import SiteConfig, check_timezone
+from automation.domain.copying import FastCopy
 from automation.domain.errors import InvalidValueError, RunInProgressError
 
 
-class Site(Aggregate):
+class Site(FastCopy, Aggregate):
     INITIAL_VERSION = 1
 
     @classmethod

@@ -138,8 +138,9 @@ async def current_processing(
     if run is None or (asked_for is not None and run["run_id"] != str(asked_for)):
         return json({"processing": None})
     stage = run["current_stage"]
-    batch = run["batch"] if run["batch"] and run["batch"]["stage"] == stage else None
-    in_hand = batch["item_ids"] if batch else []
+    # Runs folded before several batches could be in flight have a single "batch".
+    batches = run.get("batches") or ([run["batch"]] if run.get("batch") else [])
+    in_hand = [i for b in batches if b["stage"] == stage for i in b["item_ids"]]
 
     def gather() -> tuple[int, list[dict[str, str]], list[dict[str, str]]]:
         if stage == int(Stage.REVIEW_GATE):
