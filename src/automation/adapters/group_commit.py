@@ -8,17 +8,24 @@ up, and the next writer takes the whole queue into one transaction: one lock, on
 each save in its own savepoint so that a save that conflicts (optimistic concurrency) fails
 alone while the others commit. Commit order still equals id order, so the log's ordering
 guarantee is unchanged.
+
+The statements on the hot path are rendered to text once. The library composes them anew
+on every call, and psycopg cannot cache the conversion of a composed statement; the insert
+also passes four plain arrays instead of an array of a composite type, which psycopg dumps
+far faster. Same rows, same order, same returned ids.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg.sql import SQL, Composable, Identifier
 
 MAX_BATCH = 128
 
@@ -40,6 +47,33 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         self._mutex = threading.Lock()
         self._queue: list[_Save] = []
         self._writing = False
+        self._rendered: dict[object, str] = {}
+        table = (Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        self._insert = SQL(
+            "INSERT INTO {}.{} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%s::{}[], %s::bigint[], %s::text[], %s::bytea[]) "
+            "RETURNING notification_id"
+        ).format(*table, SQL(self.datastore.originator_id_type))
+        self._select = SQL("SELECT * FROM {}.{} WHERE originator_id = %s").format(*table)
+
+    def _text(self, key: object, statement: Callable[[], Composable], curs: Any) -> str:
+        text = self._rendered.get(key)
+        if text is None:
+            text = self._rendered[key] = statement().as_string(curs)
+        return text
+
+    def _select_statement(
+        self, has_gt: bool, has_lte: bool, desc: bool, has_limit: bool
+    ) -> Composable:
+        statement = self._select
+        if has_gt:
+            statement += SQL(" AND originator_version > %s")
+        if has_lte:
+            statement += SQL(" AND originator_version <= %s")
+        statement += SQL(" ORDER BY originator_version" + (" DESC" if desc else ""))
+        if has_limit:
+            statement += SQL(" LIMIT %s")
+        return statement
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -113,6 +147,44 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
         # The lock and NOTIFY were taken once for the whole batch in _write().
-        super(PostgresApplicationRecorder, self)._insert_stored_events(
-            curs, stored_events, **kwargs
+        curs.execute(
+            self._text("insert", lambda: self._insert, curs),
+            (
+                [e.originator_id for e in stored_events],
+                [e.originator_version for e in stored_events],
+                [e.topic for e in stored_events],
+                [e.state for e in stored_events],
+            ),
+            prepare=True,
         )
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        key = (gt is not None, lte is not None, desc, limit is not None)
+        params = [originator_id, *(p for p in (gt, lte, limit) if p is not None)]
+        try:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                text = self._text(key, lambda: self._select_statement(*key), curs)
+                curs.execute(text, params, prepare=True)
+                return [
+                    StoredEvent(
+                        originator_id=row["originator_id"],
+                        originator_version=row["originator_version"],
+                        topic=row["topic"],
+                        state=bytes(row["state"]),
+                    )
+                    for row in curs.fetchall()
+                ]
+        except (psycopg.InterfaceError, psycopg.OperationalError):
+            # As the library does: a dropped connection is retried (on a fresh one).
+            events: Sequence[StoredEvent] = super().select_events(
+                originator_id, gt=gt, lte=lte, desc=desc, limit=limit
+            )
+            return events

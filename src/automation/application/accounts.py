@@ -23,7 +23,7 @@ class AccountCommands(AppBase):
         return account.id, token
 
     def issue_token(self, account_id: UUID) -> str:
-        self._get(Account, account_id, AccountNotFoundError)
+        self._get(Account, account_id, AccountNotFoundError, to_change=False)
         token = new_token()
         self.save(ApiToken(hash_token(token), account_id))
         return token
@@ -37,7 +37,7 @@ class AccountCommands(AppBase):
         return int(self._retrying(grant).value)
 
     def balance(self, account_id: UUID) -> int:
-        return int(self._get(Account, account_id, AccountNotFoundError).balance)
+        return int(self._get(Account, account_id, AccountNotFoundError, to_change=False).balance)
 
     def authenticate(self, token: str) -> UUID | None:
         """The account a token belongs to, or None for an unknown token."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
@@ -30,6 +30,7 @@ from automation.domain.site import Site
 T = TypeVar("T")
 A = TypeVar("A", bound=Aggregate)
 MAX_ATTEMPTS = 50
+SEALS_KEPT = 50_000  # the last seal of recently saved runs; cleared when it grows past this
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,15 @@ class Written:
     position: int
 
 
+def _project(aggregate: Any, events: Iterable[Any]) -> Any:
+    """The library's projector without its per-event protocol check (a runtime-checkable
+    Protocol's isinstance costs more than applying the event): every stored event here is
+    a domain event of this package, which mutates its aggregate."""
+    for domain_event in events:
+        aggregate = domain_event.mutate(aggregate)
+    return aggregate
+
+
 class AppBase(Application[UUID]):
     name = "automation"
     snapshotting_intervals = {Account: 200, Site: 200}
@@ -50,6 +60,9 @@ class AppBase(Application[UUID]):
         self.clock: Clock = clock or SystemClock()
         # Called with the log position of every save, so in-process readers wake at once.
         self.listeners: list[Callable[[int], None]] = []
+        # (run id, version) -> that stored event's seal. A stored seal never changes, so
+        # the next save of a run seals onto it without reading the event back.
+        self._seals: dict[tuple[UUID, int], str] = {}
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         if recordings:
@@ -57,9 +70,18 @@ class AppBase(Application[UUID]):
             for listener in self.listeners:
                 listener(position)
 
-    def _get(self, kind: type[A], aggregate_id: UUID, missing: type[NotFoundError]) -> A:
+    def _get(
+        self,
+        kind: type[A],
+        aggregate_id: UUID,
+        missing: type[NotFoundError],
+        *,
+        to_change: bool = True,
+    ) -> A:
+        """Load an aggregate. Pass ``to_change=False`` only to read it: the cached object
+        itself is returned, without the copy that keeps the cache safe from changes."""
         try:
-            aggregate: Aggregate = self.repository.get(aggregate_id)
+            aggregate: Aggregate = self.repository.get(aggregate_id, deepcopy_from_cache=to_change)
         except AggregateNotFoundError:
             raise missing() from None
         if not isinstance(aggregate, kind):
@@ -68,18 +90,31 @@ class AppBase(Application[UUID]):
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """Save atomically, sealing each run's new events onto its chain first."""
+        heads: list[tuple[tuple[UUID, int], str]] = []
         for obj in objs:
             if isinstance(obj, AutomationRun) and obj.pending_events:
-                self._seal(obj)
-        return super().save(*objs, **kwargs)
+                heads.append(self._seal(obj))
+        recordings = super().save(*objs, **kwargs)
+        if len(self._seals) > SEALS_KEPT:
+            self._seals.clear()
+        self._seals.update(heads)  # only once stored: a refused save leaves no head
+        return recordings
 
-    def _seal(self, run: AutomationRun) -> None:
-        first = run.pending_events[0].originator_version
+    def _seal(self, run: AutomationRun) -> tuple[tuple[UUID, int], str]:
+        """Seal the run's new events; the key and seal of the last one."""
+        pending = list(run.pending_events)
+        first = pending[0].originator_version
         previous = ""
         if first > 1:
-            stored = list(self.events.get(run.id, lte=first - 1, desc=True, limit=1))
-            previous = str(getattr(stored[0], SEAL, "") or "") if stored else ""
-        seal(list(run.pending_events), previous, self.mapper.transcoder)
+            known = self._seals.get((run.id, first - 1))
+            if known is not None:
+                previous = known
+            else:
+                stored = list(self.events.get(run.id, lte=first - 1, desc=True, limit=1))
+                previous = str(getattr(stored[0], SEAL, "") or "") if stored else ""
+        seal(pending, previous, self.mapper.transcoder)
+        last = pending[-1]
+        return (run.id, last.originator_version), str(getattr(last, SEAL))
 
     def _save(self, *aggregates: Aggregate) -> int:
         recordings = self.save(*aggregates)

@@ -141,7 +141,7 @@ class PipelineCommands(AppBase):
         """Whether a worker should process this batch now: it is one of the run's batches
         in flight and the run is running (a paused run starts no batch; one sent before
         the pause is sent again on resume)."""
-        run = self._get(AutomationRun, work.run_id, RunNotFoundError)
+        run = self._get(AutomationRun, work.run_id, RunNotFoundError, to_change=False)
         return run.status is RunStatus.RUNNING and (work.stage, work.batch) in run.in_flight
 
     def record_batch(self, work: BatchWork, receipt: BatchReceipt) -> Written:

@@ -30,7 +30,8 @@ class RunCommands(SiteCommands, AppBase):
     def estimate(self, account_id: UUID, site_id: UUID, pending: PendingWork) -> dict[str, Any]:
         site = self.site(account_id, site_id)
         estimated = estimate_credits(pending, site.settings.stage_1_batch_size)
-        balance = int(self._get(Account, account_id, AccountNotFoundError).balance)
+        account = self._get(Account, account_id, AccountNotFoundError, to_change=False)
+        balance = int(account.balance)
         required = required_credits(estimated)
         return {
             "estimated_credits": estimated,
