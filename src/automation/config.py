@@ -40,10 +40,10 @@ class Settings(BaseSettings):
     openai_model: str = Field(default="gpt-4o-mini", alias="OPENAI_MODEL")
     ai_attempts: int = Field(default=4, alias="AUTOMATION_AI_ATTEMPTS")
     ai_backoff: float = Field(default=0.5, alias="AUTOMATION_AI_BACKOFF")
-    worker_prefetch: int = Field(default=4, alias="AUTOMATION_WORKER_PREFETCH")
+    worker_prefetch: int = Field(default=8, alias="AUTOMATION_WORKER_PREFETCH")
     # How many batches of one run's stage may be with workers at once (stages without a
     # within_stage_delay only; a delay between batches means one at a time).
-    batches_in_flight: int = Field(default=4, ge=1, le=64, alias="AUTOMATION_BATCHES_IN_FLIGHT")
+    batches_in_flight: int = Field(default=8, ge=1, le=64, alias="AUTOMATION_BATCHES_IN_FLIGHT")
     # A dispatched batch whose result has not come back after this long is sent again.
     batch_watchdog: float = Field(default=300.0, alias="AUTOMATION_BATCH_WATCHDOG")
 

@@ -22,6 +22,7 @@ from eventsourcing.persistence import RecordConflictError, Recording
 
 from automation.application.ports import Clock, SystemClock
 from automation.application.sealing import SEAL, seal
+from automation.application.turns import KeyedLocks
 from automation.domain.account import Account
 from automation.domain.errors import AccountNotFoundError, NotFoundError, SiteNotFoundError
 from automation.domain.run import AutomationRun
@@ -63,6 +64,8 @@ class AppBase(Application[UUID]):
         # (run id, version) -> that stored event's seal. A stored seal never changes, so
         # the next save of a run seals onto it without reading the event back.
         self._seals: dict[tuple[UUID, int], str] = {}
+        # This process's commands on one run take turns, rather than collide and retry.
+        self.run_turns: KeyedLocks[UUID] = KeyedLocks()
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         if recordings:

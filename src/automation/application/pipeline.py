@@ -7,7 +7,8 @@ from datetime import datetime
 from uuid import UUID
 
 from automation.application.base import AppBase, Written
-from automation.application.ports import BatchReceipt, PipelineStore
+from automation.application.ports import BatchReceipt, Clock, PipelineStore
+from automation.application.turns import Combiner
 from automation.domain.account import Account
 from automation.domain.config import SiteConfig
 from automation.domain.errors import AccountNotFoundError, RunNotFoundError
@@ -77,6 +78,12 @@ MOVED = "moved"  # the run changed; its next event tells the orchestrator what c
 
 
 class PipelineCommands(AppBase):
+    def __init__(self, env: dict[str, str] | None = None, clock: Clock | None = None) -> None:
+        super().__init__(env, clock)
+        self._records: Combiner[UUID, tuple[BatchWork, BatchReceipt], Written] = Combiner(
+            self._record_all
+        )
+
     def advance_run(self, run_id: UUID, store: PipelineStore, window: int = 1) -> Dispatch | str:
         """Take the run's next step: start a stage, dispatch batches of it until
         ``window`` are in flight, complete a stage, or pass the review gate.
@@ -116,7 +123,8 @@ class PipelineCommands(AppBase):
             self._save(*self._ending(run))
             return MOVED
 
-        return self._retrying(advance)
+        with self.run_turns(run_id):
+            return self._retrying(advance)
 
     @staticmethod
     def _dispatch(
@@ -145,35 +153,44 @@ class PipelineCommands(AppBase):
         return run.status is RunStatus.RUNNING and (work.stage, work.batch) in run.in_flight
 
     def record_batch(self, work: BatchWork, receipt: BatchReceipt) -> Written:
-        """Record what a batch took, made and cost, and charge the account, once."""
+        """Record what a batch took, made and cost, and charge the account, once.
 
+        Batches of one run that finish together in this process are recorded together:
+        one load and one save for all of them (see ``turns.py``)."""
+        return self._records(work.run_id, (work, receipt))
+
+    def _record_all(self, run_id: UUID, batches: list[tuple[BatchWork, BatchReceipt]]) -> Written:
         def record() -> Written:
-            run = self._get(AutomationRun, work.run_id, RunNotFoundError)
-            if run.has_recorded(work.stage, work.batch):
-                return Written(None, 0)
+            run = self._get(AutomationRun, run_id, RunNotFoundError)
             account = self._get(Account, run.account_id, AccountNotFoundError)
-            payable = min(receipt.credits, account.payable_for(run.id))
             now = self.clock.now()
-            run.record_batch(
-                work.stage,
-                work.batch,
-                receipt.processed,
-                receipt.created,
-                receipt.output_ids,
-                payable,
-                now,
-            )
-            if payable:
-                account.charge(run.id, payable)
-            if payable < receipt.credits and run.is_active:
-                run.fail(
-                    f"credits ran out: stage {work.stage} needed {receipt.credits}, "
-                    f"{payable} were left",
+            for work, receipt in batches:
+                if run.has_recorded(work.stage, work.batch):
+                    continue  # a redelivered batch: recorded and charged already
+                payable = min(receipt.credits, account.payable_for(run.id))
+                run.record_batch(
+                    work.stage,
+                    work.batch,
+                    receipt.processed,
+                    receipt.created,
+                    receipt.output_ids,
+                    payable,
                     now,
                 )
+                if payable:
+                    account.charge(run.id, payable)
+                if payable < receipt.credits and run.is_active:
+                    run.fail(
+                        f"credits ran out: stage {work.stage} needed {receipt.credits}, "
+                        f"{payable} were left",
+                        now,
+                    )
+            if not run.pending_events:
+                return Written(None, 0)
             return Written(run.status.value, self._save(*self._ending(run, account)))
 
-        return self._retrying(record)
+        with self.run_turns(run_id):
+            return self._retrying(record)
 
     def fail_run_with(self, run_id: UUID, error: str) -> Written:
         """Fail a run (its partial results stay); frees its site and unused credits."""
@@ -185,4 +202,5 @@ class PipelineCommands(AppBase):
             run.fail(error, self.clock.now())
             return Written(run.status.value, self._save(*self._ending(run)))
 
-        return self._retrying(fail)
+        with self.run_turns(run_id):
+            return self._retrying(fail)

@@ -153,4 +153,5 @@ class RunCommands(SiteCommands, AppBase):
             decide(run)
             return Written(run.status.value, self._save(*self._ending(run)))
 
-        return self._retrying(control)
+        with self.run_turns(run_id):
+            return self._retrying(control)
