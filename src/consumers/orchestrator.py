@@ -174,9 +174,12 @@ class Orchestrator:
             now = self.app.clock.now().timestamp()
             resumed = outcome.resumed_at.timestamp() if outcome.resumed_at else None
             again = [f.work for f in outcome.in_flight if self._lost(f, now, resumed)]
-            for work in [*again, *outcome.new]:  # the oldest first
-                await self.bus.send(WORK_QUEUE, work.as_body(), work.message_id)
-                self._sent[work.message_id] = now
+            sending = [*again, *outcome.new]  # the oldest first
+            # Sent side by side: each send waits for the broker's confirm.
+            await asyncio.gather(
+                *(self.bus.send(WORK_QUEUE, w.as_body(), w.message_id) for w in sending)
+            )
+            self._sent.update((w.message_id, now) for w in sending)
             oldest = min((self._last_sent(f) for f in outcome.in_flight), default=now)
             rearm = oldest + self.watchdog
         elif outcome == IDLE:
