@@ -132,8 +132,9 @@ class RunningServer:
     """The service's app on a real port, in a thread of the test process: the API role
     alone (runs stay where they are), or with the pipeline roles (runs move)."""
 
-    def __init__(self, services: Services, pipeline: bool = False) -> None:
+    def __init__(self, services: Services, pipeline: bool = False, projector: bool = True) -> None:
         self.services = services
+        self.projects = projector  # False: the read models are another process's job
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         roles = BackgroundRoles(services, orchestrator=pipeline, workers=pipeline)
@@ -151,7 +152,8 @@ class RunningServer:
 
     def __enter__(self) -> RunningServer:
         self.services.start_following()
-        self.services.projector.start(poll_interval=0.2)
+        if self.projects:
+            self.services.projector.start(poll_interval=0.2)
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:

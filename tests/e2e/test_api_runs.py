@@ -10,6 +10,9 @@ from uuid import UUID
 
 import httpx
 
+from automation.adapters.event_log import ApplicationEventSource
+from automation.bootstrap import Services
+from projections.runtime import Projector
 from tests.conftest import Api, RunningServer
 
 AUTOMATION = "/api/v1/automation"
@@ -86,6 +89,32 @@ def probe_required(new_account: Any, keywords: list[str]) -> int:
 
 
 # --- reads after writes -------------------------------------------------------------------
+
+
+def test_commands_wait_for_read_models_kept_by_another_process(services: Services) -> None:
+    """With no projector in the API's process, a command watches the views' positions
+    until they show it, so the next read still sees the write."""
+    elsewhere = Projector(
+        services.views, ApplicationEventSource(services.app), services.projector.projections
+    )
+    elsewhere.start(poll_interval=0.01)
+    try:
+        with RunningServer(services, projector=False) as server:
+            assert not services.projector.is_running()
+            account_id, token = services.app.open_account("Elsewhere", 1_000_000)
+            api = Api(server.url, token, str(account_id))
+            site = api.site()
+            assert api.keywords(site, ["trail shoes"]).status_code == 201
+            started = api.run_now(site)
+            assert started.status_code == 202, started.text
+            run_id = started.json()["run_id"]
+            run = current_run(api, site)
+            assert run is not None
+            assert (run["run_id"], run["status"]) == (run_id, "running")
+            assert control(api, "pause", run_id).status_code == 200
+            assert history(api, site)[0]["status"] == "paused"
+    finally:
+        elsewhere.stop()
 
 
 def test_every_command_is_visible_to_the_next_read(api: Api) -> None:

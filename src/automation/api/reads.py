@@ -31,6 +31,28 @@ class Reads:
         # Sites and runs never change owner, so whose they are can be remembered.
         self._site_owners: dict[UUID, str] = {}
         self._run_owners: dict[UUID, tuple[str, str]] = {}
+        # Commands waiting for the read models to reach a log position, woken by this
+        # process's projector when it commits, rather than polling the positions.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reached = 0
+        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
+        services.projector.on_progress.append(self._progressed)
+
+    def _progressed(self, position: int) -> None:
+        """Called by the projector's thread after each commit."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._release, position)
+
+    def _release(self, position: int) -> None:
+        self._reached = max(self._reached, position)
+        still: list[tuple[int, asyncio.Future[None]]] = []
+        for wanted, future in self._waiting:
+            if wanted > self._reached:
+                still.append((wanted, future))
+            elif not future.done():
+                future.set_result(None)
+        self._waiting = still
 
     def _query(self, fn: Callable[..., T], *args: Any) -> T:
         with self.views.read() as tx:
@@ -64,15 +86,34 @@ class Reads:
 
     async def caught_up(self, position: int) -> None:
         """Wait until the read models show the command that wrote ``position``."""
+        if position <= self._reached:
+            return
         projector = self.services.projector
         timeout = self.services.settings.read_your_writes_timeout
+        names = [p.name for p in projector.projections]
+        if not projector.is_running():  # another process projects: watch the positions
+            await self._poll(position, names, asyncio.get_running_loop().time() + timeout)
+            return
+        loop = self._loop = asyncio.get_running_loop()
+        arrived: asyncio.Future[None] = loop.create_future()
+        # Wait first, then look: progress reported after this line wakes the future.
+        self._waiting.append((position, arrived))
+        if await self.query(_min_position, names) >= position:
+            self._release(position)
+            return
+        projector.wake()
+        try:
+            await asyncio.wait_for(arrived, timeout)
+        except TimeoutError:
+            self._waiting = [(p, f) for p, f in self._waiting if f is not arrived]
+            raise ApiError(503, "not_ready", "the read models are behind; try again") from None
+
+    async def _poll(self, position: int, names: list[str], deadline: float) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
         delay = 0.0005
-        while await self.query(_min_position, [p.name for p in projector.projections]) < position:
+        while await self.query(_min_position, names) < position:
             if loop.time() > deadline:
                 raise ApiError(503, "not_ready", "the read models are behind; try again")
-            projector.wake()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.02)
 
