@@ -10,8 +10,13 @@ dropped at the end. The service is wired by ``automation.bootstrap.build``.
    transaction each, with the service's sealing, mapping and recorder), plus an account
    and a few sites registered by the application's commands. Then, on the same log:
    the baseline, reading and decoding it (``ApplicationEventSource.read(after, 2000)`` in a
-   loop), and ``projections.rebuild.rebuild`` of every view (``all_projections()``), which
-   replays the log once per view.
+   loop), and ``projections.rebuild.rebuild`` of every view (``all_projections()``). A
+   rebuild reads the log once and hands each event to every view, which folds it in memory
+   (``Projection.bulk``); then each view's rows are written (COPY). Its progress reports
+   split it into phases: the pass (reading and decoding, timed per read; the rest is
+   folding, and the logs view's lines written as they pile up), each view's writing, and
+   moving the positions with the commit. The headline, ``ratio_applied_to_read``, is still
+   (events x views) / rebuild seconds / read-and-decode events/s.
 2. **Projection lag.** The projector follows the log in its thread (``start_following()``,
    ``projector.start(poll_interval=1.0)``) while one thread appends at a steady rate
    (``pause_run`` / ``resume_run`` on a set of running runs, one event per command, on a
@@ -47,7 +52,7 @@ from automation.domain.config import SiteConfig
 from automation.domain.estimate import PendingWork, estimate_credits, required_credits
 from automation.domain.run import AutomationRun
 from bench.read_endpoints import Settings
-from projections.rebuild import rebuild
+from projections.rebuild import PASS, rebuild
 from projections.runtime import EventSource, Notification
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -316,37 +321,42 @@ def _rebuild_part(services: Services, fill: Fill, schema: str) -> dict[str, Any]
 
     timed = TimedSource(source)
     projections = all_projections()
-    marks: dict[str, float] = {}  # view -> time of its last progress report
+    # name -> times of its progress reports: PASS for the single pass over the log, a view's
+    # name for the writing of its rows after the pass (one report before, one per chunk).
+    # name -> its progress reports (time, reached, end): PASS for the single pass over the
+    # log; a view's name for the writing of its rows after the pass (one report before it
+    # starts, with the rows already written during the pass, then one per chunk).
+    marks: dict[str, list[tuple[float, int, int]]] = {}
 
-    def progress(view: str, reached: int, end: int) -> None:
-        marks[view] = time.perf_counter()
+    def progress(name: str, reached: int, end: int) -> None:
+        marks.setdefault(name, []).append((time.perf_counter(), reached, end))
         if reached == end:
-            _log(f"rebuilt {view} ({time.perf_counter() - began:.1f} s so far)")
+            done = "read the log once and fed every view" if name == PASS else f"wrote {name}"
+            _log(f"{done} ({time.perf_counter() - began:.1f} s)")
 
     began = time.perf_counter()
     rebuild(services.views, timed, projections, progress)
     total_s = time.perf_counter() - began
 
-    views: list[dict[str, Any]] = []
-    start = began
+    pass_end = marks[PASS][-1][0]
+    read_in_pass = sum(c.ended - c.began for c in timed.calls if c.began < pass_end)
+    writes: list[dict[str, Any]] = []
+    previous = pass_end
     for projection in projections:
-        # A view's share: from the previous view's last report to its own (its commit
-        # falls into the next view's share; a commit is one WAL flush).
-        end = marks.get(projection.name, start)
-        reads = [c for c in timed.calls if start <= c.began < end]
-        read_part = sum(c.ended - c.began for c in reads)
-        seconds = end - start
-        views.append(
+        # A view's share: from the previous report (the pass's end, or the previous view's
+        # last write) to its own last one: serialising its rows, then inserting them.
+        reports = marks.get(projection.name, [(previous, 0, 0)])
+        before, (last, _, rows_total) = reports[0][1], reports[-1]
+        writes.append(
             {
                 "view": projection.name,
-                "seconds": round(seconds, 2),
-                "events_per_s": _rate(count, seconds),
-                "ratio_to_read": round(count / seconds / read_rate, 3) if seconds > 0 else None,
-                "read_decode_s": round(read_part, 2),
-                "apply_s": round(seconds - read_part, 2),
+                "rows": rows_total,
+                "rows_after_pass": rows_total - before,
+                "seconds": round(last - previous, 2),
             }
         )
-        start = end
+        previous = last
+    last_write = previous
     positions = services.projector.positions()
     if any(p != fill.events for p in positions.values()):
         raise Invalid(f"after the rebuild the views are at {positions}, not {fill.events}")
@@ -374,7 +384,18 @@ def _rebuild_part(services: Services, fill: Fill, schema: str) -> dict[str, Any]
         },
         "ratio_applied_to_read": round(applied / total_s / read_rate, 3),
         "ratio_log_to_read": round(count / total_s / read_rate, 3),
-        "views": views,
+        # The phases of the rebuild: emptying the tables and the one pass over the log
+        # (reading and decoding it; folding every event into every view, and the logs
+        # view's lines written as they pile up), then each view's rows written, then the
+        # positions moved and the commit.
+        "pass": {
+            "seconds": round(pass_end - began, 2),
+            "events_per_s": _rate(count, pass_end - began),
+            "read_decode_s": round(read_in_pass, 2),
+            "fold_s": round(pass_end - began - read_in_pass, 2),
+        },
+        "writes": writes,
+        "finish_s": round(began + total_s - last_write, 2),
         "rows": rows,
     }
 
@@ -605,22 +626,34 @@ def _rebuild_table(fill: dict[str, Any], rebuilt: dict[str, Any]) -> str:
 
     def line(name: str, count: int, row: dict[str, Any], ratio: Any, read: Any, apply: Any) -> None:
         lines.append(
-            f"{name:<22} {count:>9} {row['seconds']:>8.2f} {row['rate']:>9.0f} "
+            f"{name:<22} {count:>9} {row['seconds']:>8.2f} {_fmt(row['rate'], '.0f'):>9} "
             f"{_fmt(ratio, '.3f'):>7} {_fmt(read, '.2f'):>7} {_fmt(apply, '.2f'):>8}"
         )
 
     raw, read, total = rebuilt["select_only"], rebuilt["read_decode"], rebuilt["rebuild"]
     line("select only", events, {**raw, "rate": raw["events_per_s"]}, None, None, None)
     line("read and decode", events, {**read, "rate": read["events_per_s"]}, 1.0, None, None)
-    for view in rebuilt["views"]:
+    one_pass = rebuilt["pass"]
+    line(
+        "rebuild: one pass",
+        events,
+        {**one_pass, "rate": one_pass["events_per_s"]},
+        one_pass["events_per_s"] / read["events_per_s"],
+        one_pass["read_decode_s"],
+        one_pass["fold_s"],
+    )
+    for write in rebuilt["writes"]:
+        seconds, rows = write["seconds"], write["rows_after_pass"]
         line(
-            f"rebuild {view['view']}",
-            events,
-            {**view, "rate": view["events_per_s"]},
-            view["ratio_to_read"],
-            view["read_decode_s"],
-            view["apply_s"],
+            f"  write {write['view']}",
+            rows,
+            {"seconds": seconds, "rate": _rate(rows, seconds) if seconds else None},
+            None,
+            None,
+            seconds,
         )
+    finish = rebuilt["finish_s"]
+    lines.append(f"{'  positions and commit':<22} {'':>9} {finish:>8.2f}")
     applied = events * rebuilt["views_count"]
     line(
         "rebuild all (applied)",
@@ -644,8 +677,10 @@ def _rebuild_table(fill: dict[str, Any], rebuilt: dict[str, Any]) -> str:
         f"({fill['runs_per_save']} runs per save)"
     )
     lines.append(
-        "x read = events/s over read-and-decode events/s; rebuild replays the log once per "
-        "view: 'applied' counts every view's events, 'log' the log's once"
+        "x read = events/s over read-and-decode events/s. A rebuild reads the log once and "
+        "feeds every view in that pass (logs' lines are written during it), then writes each "
+        "view's rows ('write' lines count the rows written after the pass, not events): "
+        "'applied' counts every view's events, 'log' the log's once"
     )
     return "\n".join(lines)
 

@@ -8,7 +8,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from automation.adapters.event_log import ApplicationEventSource
 from automation.bootstrap import all_projections, build
 from automation.config import Settings
-from projections.rebuild import rebuild, verify
+from projections.rebuild import PASS, rebuild, verify
 from projections.runtime import Projection
 
 
@@ -30,9 +30,11 @@ def rebuild_command(settings: Settings, name: str | None) -> int:
     try:
         source = ApplicationEventSource(services.app)
         with Progress(
-            TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), console=console
+            TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), console=console
         ) as progress:
-            bars = {p.name: progress.add_task(p.name, total=None) for p in chosen}
+            # One pass over the log feeds every view; then each view writes its rows.
+            bars = {PASS: progress.add_task("events read", total=None)}
+            bars |= {p.name: progress.add_task(f"{p.name} rows", total=None) for p in chosen}
 
             def show(view: str, reached: int, end: int) -> None:
                 progress.update(bars[view], completed=reached, total=end)

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from automation.adapters.sql import Tx
+from projections.bulk import Bulk, TableRows
 from projections.documents import dumps, loads
 from projections.run_document import iso
 from projections.runtime import Projection
@@ -38,45 +39,30 @@ class ConfigsProjection(Projection):
     def apply(self, tx: Tx, event: Any, position: int) -> None:
         name = type(event).__name__
         if name == "ScheduledSlotHandled":
-            self._slot_handled(tx, event)
+            fire_at, slot = _slot(event)
+            # Slots of one site can be handled out of order (catch-up): keep the latest.
+            tx.execute(
+                "UPDATE site_configs SET last_slot_at = ?, last_slot = ? "
+                "WHERE site_id = ? AND (last_slot_at IS NULL OR last_slot_at < ?)",
+                (fire_at, slot, str(event.site_id), fire_at),
+            )
             return
         if not is_site_event(event):
             return
         site_id = str(event.originator_id)
         if name == "SiteRegistered":
-            tx.execute(
-                "INSERT INTO site_configs (site_id, account_id, timezone, config, is_enabled, "
-                "schedule_changed_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    site_id,
-                    str(event.account_id),
-                    event.timezone,
-                    dumps(event.config),
-                    int(bool(event.config.get("is_enabled"))),
-                    iso(event.at),
-                ),
-            )
+            tx.execute(_INSERT, _registered(event))
         elif name == "ConfigUpdated":
-            row = tx.fetchone(
+            found = tx.fetchone(
                 "SELECT config, timezone, schedule_changed_at FROM site_configs WHERE site_id = ?",
                 (site_id,),
             )
-            if row is None:
+            if found is None:
                 return
-            old = loads(row[0])
-            moved = row[1] != event.timezone or any(
-                old.get(f) != event.config.get(f) for f in SCHEDULE_FIELDS
-            )
             tx.execute(
                 "UPDATE site_configs SET config = ?, timezone = ?, is_enabled = ?, "
                 "schedule_changed_at = ? WHERE site_id = ?",
-                (
-                    dumps(event.config),
-                    event.timezone,
-                    int(bool(event.config.get("is_enabled"))),
-                    iso(event.at) if moved else row[2],
-                    site_id,
-                ),
+                (*_updated(found[0], found[1], found[2], event), site_id),
             )
         elif name == "RunAttached":
             tx.execute(
@@ -84,21 +70,101 @@ class ConfigsProjection(Projection):
                 (iso(event.at), site_id),
             )
 
-    @staticmethod
-    def _slot_handled(tx: Tx, event: Any) -> None:
-        slot = {
-            "slot": event.slot_key,
-            "fire_at": iso(event.fire_at),
-            "outcome": event.outcome,
-            "reason": event.reason,
-            "run_id": str(event.run_id) if event.run_id else None,
-        }
-        # Slots of one site can be handled out of order (catch-up): keep the latest.
-        tx.execute(
-            "UPDATE site_configs SET last_slot_at = ?, last_slot = ? "
-            "WHERE site_id = ? AND (last_slot_at IS NULL OR last_slot_at < ?)",
-            (iso(event.fire_at), dumps(slot), str(event.site_id), iso(event.fire_at)),
-        )
+    def bulk(self) -> Bulk:
+        return _ConfigsBulk()
+
+
+COLUMNS = (
+    "site_id",
+    "account_id",
+    "timezone",
+    "config",
+    "last_run_at",
+    "is_enabled",
+    "schedule_changed_at",
+    "last_slot_at",
+    "last_slot",
+)
+_TIMEZONE, _CONFIG, _LAST_RUN_AT, _ENABLED, _CHANGED_AT, _SLOT_AT, _SLOT = range(2, 9)
+_INSERT = (
+    f"INSERT INTO site_configs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+)
+
+
+def _registered(event: Any) -> tuple[Any, ...]:
+    """The row a SiteRegistered inserts, in the order of COLUMNS."""
+    return (
+        str(event.originator_id),
+        str(event.account_id),
+        event.timezone,
+        dumps(event.config),
+        None,
+        int(bool(event.config.get("is_enabled"))),
+        iso(event.at),
+        None,
+        None,
+    )
+
+
+def _updated(config: str, timezone: str, changed_at: str, event: Any) -> tuple[Any, ...]:
+    """(config, timezone, is_enabled, schedule_changed_at) after a ConfigUpdated, from the
+    stored config, timezone and schedule_changed_at."""
+    old = loads(config)
+    moved = timezone != event.timezone or any(
+        old.get(f) != event.config.get(f) for f in SCHEDULE_FIELDS
+    )
+    return (
+        dumps(event.config),
+        event.timezone,
+        int(bool(event.config.get("is_enabled"))),
+        iso(event.at) if moved else changed_at,
+    )
+
+
+def _slot(event: Any) -> tuple[str | None, str]:
+    """(last_slot_at, last_slot) of a ScheduledSlotHandled."""
+    slot = {
+        "slot": event.slot_key,
+        "fire_at": iso(event.fire_at),
+        "outcome": event.outcome,
+        "reason": event.reason,
+        "run_id": str(event.run_id) if event.run_id else None,
+    }
+    return iso(event.fire_at), dumps(slot)
+
+
+class _ConfigsBulk(Bulk):
+    def __init__(self) -> None:
+        self.rows: dict[str, list[Any]] = {}  # site_id -> its row, in the order of COLUMNS
+
+    def add(self, event: Any, position: int) -> None:
+        name = type(event).__name__
+        if name == "ScheduledSlotHandled":
+            row = self.rows.get(str(event.site_id))
+            fire_at, slot = _slot(event)
+            # The live path's SQL condition. Slot times are whole UTC seconds, so their ISO
+            # texts share one shape, which every collation orders as Python does.
+            if row is not None and (row[_SLOT_AT] is None or row[_SLOT_AT] < (fire_at or "")):
+                row[_SLOT_AT], row[_SLOT] = fire_at, slot
+            return
+        if not is_site_event(event):
+            return
+        site_id = str(event.originator_id)
+        if name == "SiteRegistered":
+            self.rows[site_id] = list(_registered(event))
+            return
+        row = self.rows.get(site_id)
+        if row is None:
+            return
+        if name == "ConfigUpdated":
+            row[_CONFIG], row[_TIMEZONE], row[_ENABLED], row[_CHANGED_AT] = _updated(
+                row[_CONFIG], row[_TIMEZONE], row[_CHANGED_AT], event
+            )
+        elif name == "RunAttached":
+            row[_LAST_RUN_AT] = iso(event.at)
+
+    def finish(self) -> list[TableRows]:
+        return [TableRows("site_configs", COLUMNS, [tuple(r) for r in self.rows.values()])]
 
 
 def config_document(tx: Tx, site_id: UUID) -> dict[str, Any] | None:

@@ -7,8 +7,9 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from automation.adapters.sql import Tx
+from projections.bulk import Bulk, TableRows
 from projections.documents import dumps, loads
-from projections.run_document import fold, is_run_event, public, summary
+from projections.run_document import TERMINAL_EVENTS, fold, is_run_event, public, summary
 from projections.runtime import Projection
 
 HISTORY_LENGTH = 20
@@ -63,18 +64,106 @@ class HistoryProjection(Projection):
         if listed != row[1]:  # most batch events change nothing a listing shows
             _render(tx, doc["site_id"])
 
+    def bulk(self) -> Bulk:
+        return _HistoryBulk()
+
 
 def _render(tx: Tx, site_id: str) -> None:
     rows = tx.fetchall(
         "SELECT summary FROM run_history WHERE site_id = ? ORDER BY seq DESC LIMIT ?",
         (site_id, HISTORY_LENGTH),
     )
-    body = '{"runs":[' + ",".join(str(r[0]) for r in rows) + "]}"
     tx.execute(
         "INSERT INTO site_history (site_id, body) VALUES (?, ?) "
         "ON CONFLICT (site_id) DO UPDATE SET body = excluded.body",
-        (site_id, body),
+        (site_id, _body([str(r[0]) for r in rows])),
     )
+
+
+def _body(summaries: list[str]) -> str:
+    """A site's answer from its newest summaries, newest first."""
+    return '{"runs":[' + ",".join(summaries) + "]}"
+
+
+class _Run:
+    """A run_history row in memory: the document while the run may still change (only the
+    latest: ``fold`` copies the top level, not every list in it), its JSON texts once it has
+    ended (a fraction of the memory, for a log of many runs)."""
+
+    __slots__ = ("account_id", "doc", "seq", "site_id", "started_at", "state", "summary")
+
+    def __init__(self, doc: dict[str, Any], account_id: str, seq: int) -> None:
+        self.site_id: str = doc["site_id"]
+        self.account_id = account_id
+        self.started_at: str = doc["started_at"]
+        self.seq = seq
+        self.doc: dict[str, Any] | None = doc
+        self.state = ""
+        self.summary = ""
+
+    def document(self) -> dict[str, Any]:
+        if self.doc is None:  # an event after the run ended: read it back, as apply() does
+            self.doc = loads(self.state)
+        return self.doc
+
+    def freeze(self) -> None:
+        if self.doc is not None:
+            self.state, self.summary = dumps(self.doc), dumps(summary(self.doc))
+            self.doc = None
+
+
+class _HistoryBulk(Bulk):
+    """Every run's document in memory; run_history and each site's answer written once.
+
+    apply() renders a site's answer whenever a summary of one of its runs changes, from the
+    summaries of that moment, so the last answer it leaves is the one rendered from the
+    final summaries: that is the one written here."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, _Run] = {}
+
+    def add(self, event: Any, position: int) -> None:
+        if not is_run_event(event):
+            return
+        run_id = str(event.originator_id)
+        name = type(event).__name__
+        if name == "RunStarted":
+            doc = fold(None, event)
+            assert doc is not None
+            self.runs[run_id] = _Run(doc, str(event.account_id), position)
+            return
+        run = self.runs.get(run_id)
+        if run is None:
+            return
+        run.doc = fold(run.document(), event)
+        if name in TERMINAL_EVENTS:
+            run.freeze()
+
+    def finish(self) -> list[TableRows]:
+        history = TableRows("run_history", COLUMNS)
+        by_site: dict[str, list[_Run]] = {}
+        for run_id, run in self.runs.items():
+            run.freeze()
+            history.rows.append(
+                (
+                    run_id,
+                    run.site_id,
+                    run.account_id,
+                    run.started_at,
+                    run.seq,
+                    run.state,
+                    run.summary,
+                )
+            )
+            by_site.setdefault(run.site_id, []).append(run)
+        sites = TableRows("site_history", ("site_id", "body"))
+        for site_id, runs in by_site.items():
+            newest = sorted(runs, key=lambda r: r.seq, reverse=True)[:HISTORY_LENGTH]
+            sites.rows.append((site_id, _body([r.summary for r in newest])))
+        return [history, sites]
+
+
+COLUMNS = ("run_id", "site_id", "account_id", "started_at", "seq", "state", "summary")
 
 
 def history_body(tx: Tx, site_id: UUID) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from automation.adapters.sql import Database, Tx
+from projections.bulk import Bulk
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,11 @@ class Projection(ABC):
     @abstractmethod
     def apply(self, tx: Tx, event: Any, position: int) -> None:
         """Change the view's rows for one event (inside the batch's transaction)."""
+
+    def bulk(self) -> Bulk | None:
+        """A builder that rebuilds the view in memory (see ``projections.bulk``), or None to
+        rebuild it by calling ``apply`` for every event."""
+        return None
 
 
 @dataclass(frozen=True)

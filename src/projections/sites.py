@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from automation.adapters.sql import Tx
+from projections.bulk import Bulk, TableRows
 from projections.documents import dumps, loads
 from projections.run_document import iso
 from projections.runtime import Projection
@@ -32,21 +33,60 @@ class SitesProjection(Projection):
         name = type(event).__name__
         site_id = str(event.originator_id)
         if name == "SiteRegistered":
-            body = {
-                "site_id": site_id,
-                "name": event.name,
-                "timezone": event.timezone,
-                "created_at": iso(event.at),
-            }
             tx.execute(
                 "INSERT INTO sites (site_id, account_id, seq, body) VALUES (?, ?, ?, ?)",
-                (site_id, str(event.account_id), position, dumps(body)),
+                _registered(event, position),
             )
         elif name == "ConfigUpdated":
             row = tx.fetchone("SELECT body FROM sites WHERE site_id = ?", (site_id,))
             if row:
-                body = loads(row[0]) | {"timezone": event.timezone}
-                tx.execute("UPDATE sites SET body = ? WHERE site_id = ?", (dumps(body), site_id))
+                tx.execute(
+                    "UPDATE sites SET body = ? WHERE site_id = ?",
+                    (_retimed(row[0], event), site_id),
+                )
+
+    def bulk(self) -> Bulk:
+        return _SitesBulk()
+
+
+COLUMNS = ("site_id", "account_id", "seq", "body")
+
+
+def _registered(event: Any, position: int) -> tuple[str, str, int, str]:
+    """The row a SiteRegistered inserts, in the order of COLUMNS."""
+    site_id = str(event.originator_id)
+    body = {
+        "site_id": site_id,
+        "name": event.name,
+        "timezone": event.timezone,
+        "created_at": iso(event.at),
+    }
+    return (site_id, str(event.account_id), position, dumps(body))
+
+
+def _retimed(body: str, event: Any) -> str:
+    """A site's body after a ConfigUpdated (which carries the timezone)."""
+    return dumps(loads(body) | {"timezone": event.timezone})
+
+
+class _SitesBulk(Bulk):
+    def __init__(self) -> None:
+        self.rows: dict[str, list[Any]] = {}  # site_id -> its row, in the order of COLUMNS
+
+    def add(self, event: Any, position: int) -> None:
+        if not is_site_event(event):
+            return
+        name = type(event).__name__
+        if name == "SiteRegistered":
+            row = _registered(event, position)
+            self.rows[row[0]] = list(row)
+        elif name == "ConfigUpdated":
+            found = self.rows.get(str(event.originator_id))
+            if found:
+                found[3] = _retimed(found[3], event)
+
+    def finish(self) -> list[TableRows]:
+        return [TableRows("sites", COLUMNS, [tuple(r) for r in self.rows.values()])]
 
 
 def site_owner(tx: Tx, site_id: UUID) -> str | None:

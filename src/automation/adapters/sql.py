@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import psycopg
+from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool
 
 Row = tuple[Any, ...]
@@ -27,6 +28,11 @@ class Tx(Protocol):
         ...
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        """Insert many rows into one table, the fastest way the database loads them (COPY on
+        PostgreSQL); returns how many were inserted."""
+        ...
 
     def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
 
@@ -56,6 +62,13 @@ class _SqliteTx:
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self.conn.executemany(sql, rows)
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        marks = ", ".join("?" * len(columns))
+        cursor = self.conn.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
+        )
+        return max(cursor.rowcount, 0)
 
     def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         row: Row | None = self.conn.execute(sql, params).fetchone()
@@ -121,6 +134,19 @@ class _PostgresTx:
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self.cursor.executemany(_pg(sql), rows)
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        # COPY streams the rows in one statement: several times faster than even a
+        # pipelined executemany of INSERTs, which matters when a rebuild writes a whole view.
+        statement = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
+            pgsql.Identifier(table), pgsql.SQL(", ").join(map(pgsql.Identifier, columns))
+        )
+        count = 0
+        with self.cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+                count += 1
+        return count
 
     def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         self.cursor.execute(_pg(sql), params)
