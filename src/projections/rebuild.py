@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from automation.adapters.sql import Database, Tx
 from projections.bulk import Bulk, TableRows
-from projections.runtime import EventSource, Notification, Projection, claim_position
+from projections.runtime import EventSource, Notification, Projection, claim_positions
 
 # (name, reached, end): under PASS, the log position the single pass has reached; under a
 # view's name, the rows of that view written so far and in all (0 and 0 for a view rebuilt
@@ -143,8 +143,8 @@ def rebuild(
     if not projections:
         return
     with db.write() as tx:
-        for projection in projections:
-            claim_position(db, tx, projection.name)  # the live projector waits meanwhile
+        # The live projector waits meanwhile.
+        claim_positions(db, tx, [p.name for p in projections])
         end = source.last_position()
         _build(tx, source, [_View(p, end) for p in projections], progress)
         for projection in projections:
@@ -162,7 +162,8 @@ def verify(
     differences: list[Difference] = []
     try:
         with db.write() as tx:
-            views = [_View(p, claim_position(db, tx, p.name)) for p in projections]
+            claimed = claim_positions(db, tx, [p.name for p in projections])
+            views = [_View(p, claimed[p.name]) for p in projections]
             live = {(p.name, t): _rows(tx, t) for p in projections for t in p.tables}
             _build(tx, source, views, progress)
             for projection in projections:

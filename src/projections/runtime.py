@@ -1,8 +1,10 @@
 """Runs projections: follows the event log and writes each view with its position.
 
-A projection's rows and its tracking position are written in one transaction, and the
-position only moves forward (a conditional update), so a restart neither loses nor
-re-applies an event, and two projector processes never both apply one batch.
+A projection's rows and its tracking position are written in one transaction, and a step
+first locks the positions it will move, so a restart neither loses nor re-applies an event,
+and two projector processes never both apply one batch. A step costs a few statements
+whatever the number of views: one to claim every position, one to read the log, the views'
+own writes, one to move the positions.
 """
 
 from __future__ import annotations
@@ -75,15 +77,20 @@ def ensure_tables(db: Database, projections: Sequence[Projection]) -> None:
             )
 
 
-def claim_position(db: Database, tx: Tx, name: str) -> int:
-    """The position, locked for this transaction: a second projector waits here, then sees
-    how far the first one got, instead of applying the same events again."""
-    if db.dialect == "postgres":
-        row = tx.fetchone(
-            "SELECT position FROM projection_tracking WHERE name = ? FOR UPDATE", (name,)
-        )
-        return int(row[0]) if row else 0
-    return position_of(tx, name)  # SQLite: the write transaction already excludes others
+def claim_positions(db: Database, tx: Tx, names: Sequence[str]) -> dict[str, int]:
+    """Views' positions, locked for this transaction in one statement: a second projector
+    (or a rebuild) waits here, then sees how far the first got, instead of applying the
+    same events again. Rows are locked in name order, whoever asks, so claimers never
+    deadlock."""
+    marks = ",".join("?" * len(names))
+    lock = " FOR UPDATE" if db.dialect == "postgres" else ""  # SQLite: the write tx excludes
+    rows = tx.fetchall(
+        f"SELECT name, position FROM projection_tracking WHERE name IN ({marks}) "
+        f"ORDER BY name{lock}",
+        list(names),
+    )
+    found = {str(r[0]): int(r[1]) for r in rows}
+    return {name: found.get(name, 0) for name in names}
 
 
 def position_of(tx: Tx, name: str) -> int:
@@ -133,8 +140,14 @@ class Projector:
         ensure_tables(self.db, self.projections)
 
     def positions(self) -> dict[str, int]:
+        names = [p.name for p in self.projections]
+        marks = ",".join("?" * len(names))
         with self.db.read() as tx:
-            return {p.name: position_of(tx, p.name) for p in self.projections}
+            rows = tx.fetchall(
+                f"SELECT name, position FROM projection_tracking WHERE name IN ({marks})", names
+            )
+        found = {str(r[0]): int(r[1]) for r in rows}
+        return {name: found.get(name, 0) for name in names}
 
     def position(self) -> int:
         """The position every projection has reached."""
@@ -146,29 +159,37 @@ class Projector:
         while True:
             count = self._step()
             applied += count
-            if count == 0:
+            if count < self.batch_size:  # a short batch reached the end of the log
                 return applied
 
     def _step(self) -> int:
-        positions = self.positions()
-        start = min(positions.values(), default=0)
-        batch = self.source.read(start, self.batch_size)
-        if not batch:
-            return 0
-        behind = [p for p in self.projections if positions[p.name] < batch[-1].position]
         # One transaction (one commit) for the batch across every view that is behind; each
-        # view keeps a position of its own, so each can still be rebuilt alone.
+        # view keeps a position of its own, so each can still be rebuilt alone. Claiming the
+        # positions first means a second projector waits here, then finds the work done.
+        names = [p.name for p in self.projections]
         with self.db.write() as tx:
-            for projection in behind:
-                old = claim_position(self.db, tx, projection.name)
-                todo = [n for n in batch if n.position > old]
-                for note in todo:
-                    projection.apply(tx, note.event, note.position)
-                if todo:
-                    advance_position(tx, projection.name, old, todo[-1].position)
+            positions = claim_positions(self.db, tx, names)
+            batch = self.source.read(min(positions.values(), default=0), self.batch_size)
+            if not batch:
+                return 0
+            reached = batch[-1].position
+            moved: list[str] = []
+            for projection in self.projections:
+                old = positions[projection.name]
+                if old >= reached:
+                    continue
+                for note in batch:
+                    if note.position > old:
+                        projection.apply(tx, note.event, note.position)
+                moved.append(projection.name)
+            rows = ", ".join("(?, ?)" for _ in moved)
+            tx.execute(
+                f"INSERT INTO projection_tracking (name, position) VALUES {rows} "
+                "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                [value for name in moved for value in (name, reached)],
+            )
         with self._progress:
             self._progress.notify_all()
-        reached = batch[-1].position
         for callback in self.on_progress:
             callback(reached)
         return len(batch)
