@@ -6,10 +6,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from eventsourcing.persistence import RecordConflictError
+from eventsourcing.persistence import IntegrityError, RecordConflictError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 
-from automation.adapters.group_commit import GroupCommitRecorder
+from automation.adapters.group_commit import GroupCommitRecorder, _Save
 from automation.bootstrap import Services
 from automation.domain.account import Account
 
@@ -96,3 +96,40 @@ def test_events_are_stored_and_selected_exactly_as_the_library_does(services: Se
                     assert ours == theirs, (gt, lte, desc, limit)
                     assert ours  # every combination selects something here
     assert [e.originator_version for e in recorder.select_events(account.id, gt=9)] == [10, 11, 12]
+
+
+def test_a_batch_with_a_conflict_commits_every_other_save(services: Services) -> None:
+    """The saves of a batch go in as one INSERT; when one conflicts, that INSERT is undone
+    and each save is written alone, so only the conflicting one fails."""
+    app = services.app
+    recorder = app.recorder
+    assert isinstance(recorder, GroupCommitRecorder)
+
+    def stored(account: Account) -> list[StoredEvent]:
+        return [app.mapper.to_stored_event(e) for e in account.collect_events()]
+
+    taken = Account.open("taken")
+    app.save(taken)
+    clash = app.repository.get(taken.id)
+    clash.grant(1)
+    clashing = stored(clash)
+    other = app.repository.get(taken.id)
+    other.grant(2)
+    app.save(other)  # version 2 is now taken: ``clashing`` conflicts
+    fresh = [stored(Account.open(f"fresh {i}")) for i in range(3)]
+    batch = [_Save(fresh[0]), _Save(clashing), _Save(fresh[1]), _Save(fresh[2])]
+    recorder._write(batch)
+    assert isinstance(batch[1].error, IntegrityError)
+    assert batch[1].ids is None
+    written = [batch[0], batch[2], batch[3]]
+    assert all(save.error is None and save.ids for save in written)
+    ids = [i for save in written for i in save.ids or []]
+    assert ids == sorted(ids)
+    assert app.balance(taken.id) == 2
+    for events in fresh:
+        assert app.repository.get(events[0].originator_id).name.startswith("fresh")
+
+    alone = _Save(clashing)  # a batch of one: the whole transaction is that save
+    recorder._write([alone])
+    assert isinstance(alone.error, IntegrityError)
+    assert alone.ids is None

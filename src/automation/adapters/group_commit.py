@@ -121,19 +121,64 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
                 conn.transaction(),
                 conn.cursor() as curs,
             ):
-                self._lock_table(curs)
-                self._notify_channel(curs)
-                for save in batch:
-                    self._write_one(conn, curs, save)
+                curs.execute(self._preamble(curs))
+                if len(batch) == 1:  # a conflict fails the transaction: this save alone
+                    self._insert_saves(curs, batch)
+                else:
+                    self._write_together(conn, curs, batch)
+        except psycopg.IntegrityError as error:
+            self._fail(batch, IntegrityError(str(error)))
         except Exception as error:  # noqa: BLE001 - the transaction did not commit: no save in it did
             failure = error if isinstance(error, IntegrityError) else OperationalError(str(error))
-            for save in batch:
-                if save.error is None:
-                    save.ids, save.error = None, failure
+            self._fail(batch, failure)
             return
         for save in batch:
             if save.error is not None:
                 save.ids = None
+
+    @staticmethod
+    def _fail(batch: list[_Save], failure: Exception) -> None:
+        for save in batch:
+            if save.error is None:
+                save.ids, save.error = None, failure
+
+    def _preamble(self, curs: Any) -> str:
+        """Lock the table and queue the NOTIFY, in one round trip."""
+        text = self._rendered.get("preamble")
+        if text is None:
+            notify = SQL("NOTIFY {}").format(Identifier(self.channel_name))
+            parts: list[str] = []
+            for statement in [*self.lock_table_statements, notify]:
+                if isinstance(statement, Composable):
+                    parts.append(statement.as_string(curs))
+                elif isinstance(statement, bytes):
+                    parts.append(statement.decode())
+                else:
+                    parts.append(str(statement))
+            text = self._rendered["preamble"] = "; ".join(parts)
+        return text
+
+    def _write_together(self, conn: psycopg.Connection[Any], curs: Any, batch: list[_Save]) -> None:
+        """Every save's events in one INSERT, the usual case. If one of them conflicts, that
+        insert is undone and the saves are written one by one, each in a savepoint of its
+        own, so the conflicting save fails alone and the others commit."""
+        try:
+            with conn.transaction():
+                self._insert_saves(curs, batch)
+                return
+        except psycopg.IntegrityError:
+            for save in batch:
+                save.ids = None
+        for save in batch:
+            self._write_one(conn, curs, save)
+
+    def _insert_saves(self, curs: Any, batch: list[_Save]) -> None:
+        self._insert_stored_events(curs, [e for save in batch for e in save.events])
+        ids = [row["notification_id"] for row in curs.fetchall()]
+        start = 0
+        for save in batch:
+            save.ids = ids[start : start + len(save.events)]
+            start += len(save.events)
 
     def _write_one(self, conn: psycopg.Connection[Any], curs: Any, save: _Save) -> None:
         try:
