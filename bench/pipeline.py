@@ -1,23 +1,32 @@
 """The pipeline benchmark: keywords per second through all seven stages, against Celery.
 
-Four pipeline runs, each in this process the way ``tests/integration/test_pipeline.py``
-drives one (``build(Settings)``, a site with keywords, ``BackgroundRoles(orchestrator=True,
-workers=True)``, ``start_run``, until the run has ended), with the zero-cost AI provider
-(``free``) and both stage delays 0:
+Six pipeline runs, each driven from this process the way ``tests/integration/
+test_pipeline.py`` drives one (``build(Settings)``, a site with keywords,
+``BackgroundRoles``, ``start_run``, until the run has ended), with the zero-cost AI provider
+(``free``) and both stage delays 0, on uvloop (the loop ``automation serve`` runs its roles
+on):
 
 * batch size 1 (every ``stage_N_batch_size`` = 1) on 40 keywords, and the default batch
   sizes (``SiteConfig``'s) on 200 keywords;
-* each on the embedded stack (SQLite in a fresh temp data dir, in-process bus) and on the
-  production stack (PostgreSQL in a fresh schema, RabbitMQ with a queue prefix and events
-  exchange of the run's own; both dropped afterwards).
+* on three layouts: the embedded stack (SQLite in a fresh temp data dir, in-process bus),
+  all roles in this process, as ``automation serve`` runs it; the production stack
+  (PostgreSQL in a fresh schema, RabbitMQ with a queue prefix and events exchange of the
+  run's own; both dropped afterwards) as it is deployed, with the stage workers in
+  ``WORKER_PROCESSES`` (2, Celery's concurrency) separate ``automation worker`` processes
+  and the orchestrator and projector in this process; and the production stack with every
+  role in this process, for comparison (not held to the targets).
+
+The worker processes are started before the run and timed only once they all consume the
+work queue; they are stopped (SIGTERM, a graceful stop) before the schema is dropped.
 
 The baseline, on the same RabbitMQ in the same run: Celery chains of seven tasks that
 return their input (``bench/celery_chains.py``), a ``celery worker`` subprocess with
 concurrency 2 and the ``rpc://`` result backend, 40 chains submitted at once, timed until
 every chain's result is back, in a few rounds.
 
-Every run's critical path is also timed by wrapping a few methods of the wired services
-(a couple of microseconds per call), so the table says where a batch's time goes.
+Every run's critical path is also timed by wrapping a few methods of the wired services in
+this process (a couple of microseconds per call), so the table says where a batch's time
+goes; what worker processes do is not timed.
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ from uuid import UUID
 
 import aio_pika
 import psycopg
+import uvloop
 
 from automation.application.ports import KeywordInput
 from automation.bootstrap import Services, build
@@ -51,7 +61,7 @@ from automation.config import Settings as ServiceSettings
 from automation.demo import demo_keywords
 from automation.domain.config import SiteConfig
 from bench import celery_chains, read_endpoints
-from bench.servers import clean_env
+from bench.servers import automation_command, clean_env
 from consumers.orchestrator import WORK_QUEUE
 from consumers.runtime import BackgroundRoles
 
@@ -75,12 +85,15 @@ TARGETS = {"batch_size_1": 1.0, "default": 3.0}  # pipeline items/s over Celery 
 RUN_TIMEOUT_S = 150.0
 POLL_S = 0.02
 CELERY_CONCURRENCY = 2
+WORKER_PROCESSES = CELERY_CONCURRENCY  # production's stage workers, like Celery's pool
+WORKER_START_TIMEOUT_S = 60.0
 CELERY_ROUNDS = 8
 CELERY_WARMUP_CHAINS = BATCH_1_KEYWORDS
 CELERY_TIMEOUT_S = 60.0
 TERMINAL_EVENTS = frozenset({"RunCompleted", "RunFailed", "RunCancelled"})
 # The critical path of one batch, in order: what the table breaks the time per batch into.
 PHASES = ("advance_run", "batch_is_due", "run_batch", "record_batch")
+WORKER_PHASES = ("batch_is_due", "run_batch", "record_batch")
 
 
 def _log(message: str) -> None:
@@ -129,6 +142,8 @@ def _instrument(services: Services) -> Timings:
     timings.wrap(app, "batch_is_due", "batch_is_due")  # worker: is this the batch in flight?
     timings.wrap(services.worker.runner, "run_batch", "run_batch")  # inputs, AI, outputs
     timings.wrap(app, "record_batch", "record_batch")  # worker: record the batch, charge
+    # The same, dispatching the stage's next batches in the record's save.
+    timings.wrap(app, "record_and_refill", "record_batch")
     timings.wrap(app.repository, "get", "aggregate_loads")  # inside the phases above
     timings.wrap(app, "save", "event_saves")  # inside the phases above
     return timings
@@ -143,13 +158,33 @@ class Case:
     batching: str  # "batch_size_1" or "default"
     keywords: list[str]
     config: dict[str, int]
+    # How many ``automation worker`` processes take the stage work; 0: this process does.
+    worker_processes: int = 0
+    targeted: bool = True  # held to the targets (the stack as it is deployed)
+
+    @property
+    def layout(self) -> str:
+        if self.worker_processes:
+            return f"{self.worker_processes} worker processes"
+        return "one process"
+
+    @property
+    def name(self) -> str:
+        return f"{self.backend} ({self.layout})"
+
+
+# Each stack as it is deployed: the embedded default is one process by design; production
+# runs its stage workers as separate `automation worker` processes (docs/deployment.md),
+# as many as Celery's pool has processes here. Production all in one process stays in the
+# table for comparison; only the deployed layouts are held to the targets.
+LAYOUTS = (("embedded", 0, True), ("production", WORKER_PROCESSES, True), ("production", 0, False))
 
 
 def _cases() -> list[Case]:
     keywords = demo_keywords()
     return [
-        Case(backend, batching, keywords[:count], config)
-        for backend in ("embedded", "production")
+        Case(backend, batching, keywords[:count], config, workers, targeted)
+        for backend, workers, targeted in LAYOUTS
         for batching, count, config in (
             ("batch_size_1", BATCH_1_KEYWORDS, BATCH_1_CONFIG),
             ("default", DEFAULT_KEYWORDS, DEFAULT_CONFIG),
@@ -252,7 +287,7 @@ async def _run_case(services: Services, case: Case) -> dict[str, Any]:
     services.start_following()
     services.projector.start(poll_interval=0.2)
     account_id, site_id = _site_with_keywords(services, case)
-    roles = BackgroundRoles(services, orchestrator=True, workers=True)
+    roles = BackgroundRoles(services, orchestrator=True, workers=not case.worker_processes)
     await roles.start()
     try:
         timings = _instrument(services)
@@ -283,11 +318,20 @@ def _case_row(
     calls: dict[str, int],
 ) -> dict[str, Any]:
     per_batch = max(batches, 1)
-    breakdown = {name: seconds.get(name, 0.0) * 1000 / per_batch for name in PHASES}
-    breakdown["other"] = elapsed * 1000 / per_batch - sum(breakdown.values())
+    # Phases run in worker processes are not timed here (None).
+    breakdown = {
+        name: None
+        if case.worker_processes and name in WORKER_PHASES
+        else round(seconds.get(name, 0.0) * 1000 / per_batch, 2)
+        for name in PHASES
+    }
     loads = calls.get("aggregate_loads", 0)
     return {
+        "case": case.name,
         "backend": case.backend,
+        "layout": case.layout,
+        "worker_processes": case.worker_processes,
+        "targeted": case.targeted,
         "batching": case.batching,
         "batch_sizes": {k: v for k, v in case.config.items() if k.endswith("_batch_size")},
         "keywords": len(case.keywords),
@@ -303,7 +347,7 @@ def _case_row(
             str(s): {"processed": r["processed"], "created": r["created"]}
             for s, r in stages.items()
         },
-        "breakdown_ms_per_batch": {k: round(v, 2) for k, v in breakdown.items()},
+        "breakdown_ms_per_batch": breakdown,
         "aggregate_loads": {
             "calls_per_batch": round(loads / per_batch, 2),
             "ms_per_batch": round(seconds.get("aggregate_loads", 0.0) * 1000 / per_batch, 2),
@@ -318,17 +362,100 @@ def _case_row(
 
 def _measure_case(case: Case, workdir: Path) -> dict[str, Any]:
     with _stack(case.backend, workdir) as settings:
-        services = build(settings)
+        services = build(settings)  # first: it creates the schema the workers use
         try:
-            row = asyncio.run(_run_case(services, case))
+            with (
+                _worker_processes(settings, case.worker_processes, workdir),
+                # The loop `automation serve` runs these roles on (uvicorn's uvloop).
+                asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
+            ):
+                row = runner.run(_run_case(services, case))
         finally:
             services.close()
     _log(
-        f"{case.backend:<10} {case.batching:<12} {row['keywords']:>4} keywords: {row['status']} "
+        f"{case.name:<31} {case.batching:<12} {row['keywords']:>4} keywords: {row['status']} "
         f"in {row['elapsed_s']:.1f} s, {row['items_per_s']:.2f} items/s, {row['batches']} "
         f"batches, {row['ms_per_batch']:.1f} ms/batch"
     )
     return row
+
+
+def _worker_env(settings: ServiceSettings) -> dict[str, str]:
+    """The environment of an ``automation worker`` on the same stack as ``settings``."""
+    assert settings.database_url
+    assert settings.amqp_url
+    assert settings.database_schema
+    return clean_env(
+        {
+            "AUTOMATION_DATA_DIR": str(settings.automation_data_dir),
+            "DATABASE_URL": settings.database_url,
+            "AMQP_URL": settings.amqp_url,
+            "AUTOMATION_DB_SCHEMA": settings.database_schema,
+            "AUTOMATION_QUEUE_PREFIX": settings.queue_prefix,
+            "AUTOMATION_EVENTS_EXCHANGE": settings.events_exchange,
+            "AUTOMATION_AI_PROVIDER": settings.ai_provider,
+        }
+    )
+
+
+@contextmanager
+def _worker_processes(
+    settings: ServiceSettings, count: int, workdir: Path
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``count`` ``automation worker`` processes, consuming the work queue until the
+    block ends (then stopped as a process manager would: SIGTERM, a graceful stop)."""
+    processes: list[subprocess.Popen[bytes]] = []
+    logs: list[Path] = []
+    try:
+        for number in range(count):
+            log = workdir / f"worker-{settings.database_schema}-{number}.log"
+            with log.open("wb") as out:
+                process = subprocess.Popen(
+                    automation_command("worker"),
+                    cwd=PROJECT_DIR,
+                    env=_worker_env(settings),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            processes.append(process)
+            logs.append(log)
+        if processes:
+            queue = settings.queue_prefix + WORK_QUEUE
+            deadline = time.monotonic() + WORKER_START_TIMEOUT_S
+            asyncio.run(_until_consumers(queue, processes, logs, deadline))
+        yield processes
+    finally:
+        for process in processes:
+            _stop_process_group(process)
+
+
+async def _until_consumers(
+    queue: str, processes: list[subprocess.Popen[bytes]], logs: list[Path], deadline: float
+) -> None:
+    """Wait until every worker process consumes ``queue``, so the run's time does not
+    include their start-up (``deadline``: on the ``time.monotonic`` clock)."""
+    connection = await aio_pika.connect(AMQP_URL, timeout=10)
+    async with connection:
+        while True:
+            for process, log in zip(processes, logs, strict=True):
+                if process.poll() is not None:
+                    tail = log.read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"a worker process exited ({process.returncode}):\n{tail}")
+            channel = await connection.channel()
+            try:
+                declared = await channel.declare_queue(queue, passive=True)
+                consumers = declared.declaration_result.consumer_count or 0
+            except aio_pika.exceptions.ChannelClosed:
+                consumers = 0  # not declared yet: no worker is up
+            finally:
+                with suppress(Exception):
+                    await channel.close()
+            if consumers >= len(processes):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{len(processes)} workers did not consume {queue} in time")
+            await asyncio.sleep(0.1)
 
 
 # --- the Celery baseline ------------------------------------------------------------------
@@ -439,7 +566,9 @@ def _targets(rows: list[dict[str, Any]], celery_rate: float) -> dict[str, Any]:
         ratio = row["items_per_s"] / celery_rate if celery_rate else None
         wanted = TARGETS[row["batching"]]
         row["ratio_to_celery"] = None if ratio is None else round(ratio, 3)
-        target.setdefault(row["backend"], {})[row["batching"]] = {
+        if not row["targeted"]:
+            continue  # reported beside the deployed layout, not held to the targets
+        target.setdefault(row["case"], {})[row["batching"]] = {
             "items_per_s": row["items_per_s"],
             "celery_chains_per_s": celery_rate,
             "ratio": row["ratio_to_celery"],
@@ -455,8 +584,8 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def _table(rows: list[dict[str, Any]], celery: dict[str, Any] | None) -> str:
     header = (
-        f"{'backend':<11} {'batch sizes':<12} {'keywords':>8} {'batches':>8} {'seconds':>8} "
-        f"{'items/s':>8} {'ms/batch':>9} {'x celery':>9} {'target':>7}  status"
+        f"{'stack (layout)':<34} {'batch sizes':<12} {'keywords':>8} {'batches':>8} "
+        f"{'seconds':>8} {'items/s':>8} {'ms/batch':>9} {'x celery':>9} {'target':>9}  status"
     )
     lines = [header, "-" * len(header)]
     for row in rows:
@@ -465,33 +594,38 @@ def _table(rows: list[dict[str, Any]], celery: dict[str, Any] | None) -> str:
             and row["ratio_to_celery"] >= TARGETS[row["batching"]]
         )
         verdict = f"{'' if met else 'NOT '}>={TARGETS[row['batching']]:g}"
+        if not row["targeted"]:
+            verdict = "(n/a)"
         lines.append(
-            f"{row['backend']:<11} {row['batching'].replace('_', ' '):<12} {row['keywords']:>8} "
+            f"{row['case']:<34} {row['batching'].replace('_', ' '):<12} {row['keywords']:>8} "
             f"{row['batches']:>8} {row['elapsed_s']:>8.1f} {row['items_per_s']:>8.2f} "
             f"{row['ms_per_batch']:>9.1f} {_fmt(row['ratio_to_celery'], '.3f'):>9} "
-            f"{verdict:>7}  {row['status']}"
+            f"{verdict:>9}  {row['status']}"
         )
     if celery is not None:
         rounds = f"{len(celery['rounds'])}x{celery['chains_per_round']}"
         lines.append(
-            f"{'celery':<11} {'7-task chain':<12} {rounds:>8} {'-':>8} {celery['seconds']:>8.1f} "
-            f"{celery['chains_per_s']:>8.2f} {'-':>9} {'1':>9} {'':>7}  "
-            f"{'ok' if celery['valid'] else 'FAILED'} (chains/s; median round "
+            f"{'celery (2 pool processes)':<34} {'7-task chain':<12} {rounds:>8} {'-':>8} "
+            f"{celery['seconds']:>8.1f} {celery['chains_per_s']:>8.2f} {'-':>9} {'1':>9} "
+            f"{'':>9}  {'ok' if celery['valid'] else 'FAILED'} (chains/s; median round "
             f"{celery['median_round_chains_per_s']:.1f})"
         )
-    lines += ["", "where a batch's time goes (ms per batch; loads and saves are inside the phases)"]
+    lines += [
+        "",
+        "time in each phase of this process, summed over batches, per batch (batches run side "
+        "by side, so phases overlap; n/a: timed in the worker processes, not here)",
+    ]
     sub = (
-        f"{'backend':<11} {'batch sizes':<12} {'advance':>8} {'is_due':>8} {'stage':>8} "
-        f"{'record':>8} {'other':>8} {'loads':>8} {'load/call':>10} {'saves':>8} {'events':>7}"
+        f"{'stack (layout)':<34} {'batch sizes':<12} {'advance':>8} {'is_due':>8} {'stage':>8} "
+        f"{'record':>8} {'loads':>8} {'load/call':>10} {'saves':>8} {'events':>7}"
     )
     lines += [sub, "-" * len(sub)]
     for row in rows:
         parts = row["breakdown_ms_per_batch"]
         lines.append(
-            f"{row['backend']:<11} {row['batching'].replace('_', ' '):<12} "
-            f"{parts['advance_run']:>8.1f} {parts['batch_is_due']:>8.1f} "
-            f"{parts['run_batch']:>8.1f} {parts['record_batch']:>8.1f} {parts['other']:>8.1f} "
-            f"{row['aggregate_loads']['ms_per_batch']:>8.1f} "
+            f"{row['case']:<34} {row['batching'].replace('_', ' '):<12} "
+            + " ".join(f"{_fmt(parts[phase], '.1f'):>8}" for phase in PHASES)
+            + f" {row['aggregate_loads']['ms_per_batch']:>8.1f} "
             f"{row['aggregate_loads']['ms_per_call']:>10.2f} "
             f"{row['event_saves']['ms_per_batch']:>8.1f} {row['run_events']:>7}"
         )
@@ -521,12 +655,12 @@ def run(settings: read_endpoints.Settings) -> int:
                 try:
                     rows.append(_measure_case(case, workdir))
                 except Exception as error:  # noqa: BLE001 - reported; the run is invalid
-                    problems.append(f"{case.backend} {case.batching} failed: {error!r}")
+                    problems.append(f"{case.name} {case.batching} failed: {error!r}")
     if celery is not None and not celery["valid"]:
         first = next((r["first_problem"] for r in celery["rounds"] if r["first_problem"]), None)
         problems.append(f"celery: {celery['failures']} chains failed ({first})")
     problems += [
-        f"{row['backend']} {row['batching']}: the run did not complete ({row['status']}; "
+        f"{row['case']} {row['batching']}: the run did not complete ({row['status']}; "
         f"{row['error']})"
         for row in rows
         if not row["valid"]
@@ -545,7 +679,9 @@ def run(settings: read_endpoints.Settings) -> int:
             "default": {"keywords": DEFAULT_KEYWORDS, "config": DEFAULT_CONFIG},
             "embedded": "SQLite in a fresh temp data dir, in-process work bus",
             "production": "PostgreSQL in a fresh schema + RabbitMQ (own queue prefix, exchange)",
-            "roles": "one process: BackgroundRoles(orchestrator, workers), projector thread",
+            "roles": "this process: the orchestrator and the projector thread; the stage "
+            "workers too, or `automation worker` processes (worker_processes in each row)",
+            "worker_processes": WORKER_PROCESSES,
             "run_timeout_s": RUN_TIMEOUT_S,
             "celery_rounds": CELERY_ROUNDS,
             "celery_concurrency": CELERY_CONCURRENCY,
@@ -567,10 +703,10 @@ def run(settings: read_endpoints.Settings) -> int:
 
     print(_table(rows, celery))
     print()
-    for backend, verdicts in target.items():
+    for case_name, verdicts in target.items():
         for batching, verdict in verdicts.items():
             print(
-                f"target {backend} {batching.replace('_', ' ')}: items/s >= "
+                f"target {case_name} {batching.replace('_', ' ')}: items/s >= "
                 f"{verdict['target']:g}x celery chains/s: {'met' if verdict['met'] else 'NOT met'}"
                 f" ({_fmt(verdict['ratio'], '.3f')}x)"
             )

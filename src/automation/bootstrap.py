@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from eventsourcing.postgres import PostgresApplicationRecorder
+
 from automation.adapters.content import SqlContentStore
 from automation.adapters.event_log import ApplicationEventSource
 from automation.adapters.inprocess_bus import InProcessWorkBus
@@ -114,7 +116,10 @@ def _build(settings: Settings, clock: Clock | None) -> Services:
         relay = Relay(source, views, publisher, app.owner_of)
     else:
         work_bus = InProcessWorkBus(settings.max_deliveries)
-    wakeups = PgWakeups(settings.database_url) if settings.database_url else None
+    wakeups = None
+    if settings.database_url and isinstance(app.recorder, PostgresApplicationRecorder):
+        # The channel the recorder NOTIFYs on with every save (named after its table).
+        wakeups = PgWakeups(settings.database_url, app.recorder.channel_name)
     orchestrator = Orchestrator(
         app,
         views,

@@ -8,16 +8,20 @@ orchestrator's log position are written in one transaction, so a delay survives 
 after a restart the due step simply fires. Firing a step calls ``advance_run``, which
 decides from the run's own state, so firing twice is harmless.
 
-A run's stage may have several batches with workers at once (``window``). The step after
-each recorded batch dispatches the next ones; a batch already in flight is sent again
-only when its message may be lost: its watchdog time has passed since it was last sent,
-or the run was resumed since (a paused run's workers skip its queued batches).
+A run's stage may have several batches with workers at once (``window``). Workers refill
+the window themselves (a batch's record dispatches the next ones in the same save, see
+``stage_worker.py``), so a step fires after a recorded batch only when its record
+dispatched nothing: a stage with a delay between batches, the end of a stage, the review
+gate. A batch already in flight is sent again only when its message may be lost: its
+watchdog time has passed since it was last sent, or the run was resumed since (a paused
+run's workers skip its queued batches).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -26,7 +30,7 @@ import anyio.to_thread
 
 from automation.adapters.sql import Database, Tx
 from automation.application.app import AutomationApp
-from automation.application.pipeline import IDLE, Dispatch, InFlight
+from automation.application.pipeline import MOVED, Dispatch, InFlight
 from automation.application.ports import PipelineStore, WorkBus
 from projections.run_document import is_run_event
 from projections.runtime import (
@@ -41,6 +45,7 @@ log = logging.getLogger(__name__)
 
 NAME = "orchestrator"
 WORK_QUEUE = "stage_work"
+RESEND_AFTER_S = 1.0  # after a failed send, the batches go again this much later
 STEPS_DDL = (
     "CREATE TABLE IF NOT EXISTS run_steps ("
     "run_id TEXT PRIMARY KEY, due_at DOUBLE PRECISION, version BIGINT NOT NULL, "
@@ -96,6 +101,44 @@ def react(tx: Tx, event: Any, watchdog: float) -> None:
         tx.execute("DELETE FROM run_steps WHERE run_id = ?", (run_id,))
 
 
+# Events that set a run's next step; of several in a row only the last one counts.
+_TIMING = frozenset(
+    {"StageStarted", "RunResumed", "BatchDispatched", "BatchCompleted", "StageCompleted"}
+    | {"RunPaused"}
+)
+
+
+def react_all(tx: Tx, events: list[Any], watchdog: float) -> None:
+    """What ``react`` does for each event in turn, in at most two statements per run.
+
+    Each timing event replaces the run's next step outright, so only a run's last one
+    matters (the version moves once, which is all a conditional settle needs to see).
+    An ended run's row is deleted, whatever came before or after in the same read: a
+    batch recorded after a cancel changes nothing, as its update would find no row."""
+    started: dict[str, Any] = {}
+    last: dict[str, Any] = {}
+    ended: set[str] = set()
+    for event in events:
+        if not is_run_event(event):
+            continue
+        name = type(event).__name__
+        run_id = str(event.originator_id)
+        if name == "RunStarted":
+            started[run_id] = event
+        elif name in TERMINAL:
+            ended.add(run_id)
+        elif name in _TIMING:
+            last[run_id] = event
+    for run_id, event in started.items():
+        if run_id not in ended:
+            react(tx, event, watchdog)
+    for run_id, event in last.items():
+        if run_id not in ended:
+            react(tx, event, watchdog)
+    for run_id in ended:
+        tx.execute("DELETE FROM run_steps WHERE run_id = ?", (run_id,))
+
+
 class Orchestrator:
     def __init__(
         self,
@@ -114,7 +157,14 @@ class Orchestrator:
         # When this process last sent each batch still in flight, by message id. Lost on
         # a restart, which only means the durable dispatch time is used instead.
         self._sent: dict[str, float] = {}
+        # Runs with batches whose send failed, and when to try sending them again.
+        self._resend: dict[UUID, float] = {}
         self.poll_interval = poll_interval
+        # The orchestrator's log position as this process last read or wrote it; the
+        # write that moves it checks it, so a stale copy costs a re-read, never an event.
+        self._position: int | None = None
+        # When the earliest step not fired by the last ``step`` is due (epoch seconds).
+        self._next_due: float | None = None
         self.wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         with views.write() as tx:
@@ -127,34 +177,45 @@ class Orchestrator:
 
     def follow(self, batch_size: int = 500) -> int:
         """Apply the log's new run events to the steps; how many events were read."""
-        with self.views.read() as tx:
-            start = position_of(tx, NAME)
+        start = self._position
+        if start is None:
+            with self.views.read() as tx:
+                start = position_of(tx, NAME)
+            self._position = start
         notes = self.source.read(start, batch_size)
         if not notes:
             return 0
         try:
             with self.views.write() as tx:
-                for note in notes:
-                    react(tx, note.event, self.watchdog)
-                    self._forget(note.event)
+                react_all(tx, [note.event for note in notes], self.watchdog)
                 advance_position(tx, NAME, start, notes[-1].position)
         except StalePositionError:
             log.info("another orchestrator applied these events")
+            self._position = None
+        except BaseException:
+            self._position = None  # not known to have moved: read it again
+            raise
+        else:
+            self._position = notes[-1].position
+        for note in notes:
+            self._forget(note.event)
         return len(notes)
 
     def due(self, now: datetime, limit: int = 100) -> list[tuple[UUID, int]]:
+        """The steps due at ``now``, the earliest first (at most ``limit``); also notes
+        when the earliest of the others is due, from the same read."""
         with self.views.read() as tx:
             rows = tx.fetchall(
-                "SELECT run_id, version FROM run_steps WHERE due_at IS NOT NULL AND due_at <= ? "
+                "SELECT run_id, version, due_at FROM run_steps WHERE due_at IS NOT NULL "
                 "ORDER BY due_at LIMIT ?",
-                (now.timestamp(), limit),
+                (limit + 1,),
             )
-        return [(UUID(str(r[0])), int(r[1])) for r in rows]
-
-    def next_due_in(self, now: datetime) -> float | None:
-        with self.views.read() as tx:
-            row = tx.fetchone("SELECT MIN(due_at) FROM run_steps WHERE due_at IS NOT NULL")
-        return None if row is None or row[0] is None else max(0.0, row[0] - now.timestamp())
+        cutoff = now.timestamp()
+        due = [(UUID(str(r[0])), int(r[1])) for r in rows[:limit] if r[2] <= cutoff]
+        later = [float(r[2]) for r in rows if r[2] > cutoff]
+        # With ``limit`` due and more behind them, the next step is due at once.
+        self._next_due = cutoff if len(due) == limit else min(later, default=None)
+        return due
 
     def _settle(self, run_id: UUID, version: int, due_at: float | None) -> None:
         """Park the step (or re-arm its watchdog), unless an event moved it meanwhile."""
@@ -165,10 +226,19 @@ class Orchestrator:
                 (due_at, str(run_id), version),
             )
 
-    async def fire(self, run_id: UUID, version: int) -> None:
+    async def fire(self, run_id: UUID, version: int | None) -> None:
+        """Take the run's next step. ``version`` is its step row's, to settle the row
+        after; None for a retry of failed sends, which leaves the row as it is."""
         outcome = await anyio.to_thread.run_sync(
             self.app.advance_run, run_id, self.store, self.window
         )
+        if outcome == MOVED or (isinstance(outcome, Dispatch) and outcome.new):
+            # The step saved events (a stage moved, or batches were dispatched); following
+            # them sets the next step, and the next ``step`` follows before it fires, so
+            # settling this one first would only be overwritten.
+            settle = False
+        else:
+            settle = True
         rearm: float | None = None
         if isinstance(outcome, Dispatch):
             now = self.app.clock.now().timestamp()
@@ -176,15 +246,31 @@ class Orchestrator:
             again = [f.work for f in outcome.in_flight if self._lost(f, now, resumed)]
             sending = [*again, *outcome.new]  # the oldest first
             # Sent side by side: each send waits for the broker's confirm.
-            await asyncio.gather(
-                *(self.bus.send(WORK_QUEUE, w.as_body(), w.message_id) for w in sending)
+            results = await asyncio.gather(
+                *(self.bus.send(WORK_QUEUE, w.as_body(), w.message_id) for w in sending),
+                return_exceptions=True,
             )
-            self._sent.update((w.message_id, now) for w in sending)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            for work, result in zip(sending, results, strict=True):
+                # A batch whose send failed counts as lost: it goes at the next try.
+                self._sent[work.message_id] = (
+                    -math.inf if isinstance(result, BaseException) else now
+                )
+            if failures:
+                self._resend[run_id] = now + RESEND_AFTER_S
+                self._due_by(now + RESEND_AFTER_S)
+                raise failures[0]
             oldest = min((self._last_sent(f) for f in outcome.in_flight), default=now)
             rearm = oldest + self.watchdog
-        elif outcome == IDLE:
-            rearm = None
-        await anyio.to_thread.run_sync(self._settle, run_id, version, rearm)
+        if settle and version is not None:
+            await anyio.to_thread.run_sync(self._settle, run_id, version, rearm)
+            self._due_by(rearm)
+        else:
+            self._due_by(self.app.clock.now().timestamp())  # follow its new events at once
+
+    def _due_by(self, at: float | None) -> None:
+        if at is not None:
+            self._next_due = at if self._next_due is None else min(self._next_due, at)
 
     def _last_sent(self, flight: InFlight) -> float:
         return self._sent.get(flight.work.message_id, flight.dispatched_at.timestamp())
@@ -207,12 +293,26 @@ class Orchestrator:
     async def step(self) -> int:
         """Follow the log, then fire every due step; how much was done."""
         done = 0
-        while count := await anyio.to_thread.run_sync(self.follow):
+        batch_size = 500
+        while True:
+            count = await anyio.to_thread.run_sync(self.follow, batch_size)
             done += count
-        for run_id, version in await anyio.to_thread.run_sync(self.due, self.app.clock.now()):
+            if count < batch_size:  # a short read reached the end of the log
+                break
+        now = self.app.clock.now()
+        due: list[tuple[UUID, int | None]] = list(await anyio.to_thread.run_sync(self.due, now))
+        # Runs whose work messages could not be sent (the broker was away): try again
+        # soon, rather than waiting for the batches' watchdog.
+        retries = [r for r, at in self._resend.items() if at <= now.timestamp()]
+        for run_id in retries:
+            del self._resend[run_id]
+        due += [(r, None) for r in retries if all(r != d for d, _ in due)]
+        for run_id, version in due:
             try:
                 await self.fire(run_id, version)
             except Exception:
+                # Unless events it saved moved the step, it is still due and fires again
+                # on the next loop (a wake, or the poll); unsent batches go again soon.
                 log.exception("step of run %s failed; it fires again", run_id)
             done += 1
         return done
@@ -223,11 +323,16 @@ class Orchestrator:
             self.wake.clear()
             try:
                 await self.step()
-                wait = await anyio.to_thread.run_sync(self.next_due_in, self.app.clock.now())
+                # Known from the step's own read of the due steps and what it fired.
+                next_due = self._next_due
+                now = self.app.clock.now().timestamp()
+                wait = None if next_due is None else max(0.0, next_due - now)
             except Exception:
                 log.exception("orchestrator step failed; retrying")
                 wait = 1.0
             timeout = self.poll_interval if wait is None else min(wait, self.poll_interval)
+            if timeout <= 0:
+                continue
             waiters = {asyncio.create_task(self.wake.wait()), asyncio.create_task(stop.wait())}
             _, pending = await asyncio.wait(
                 waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED

@@ -57,6 +57,10 @@ class BackgroundRoles:
             self._tasks.append(asyncio.create_task(self.services.relay.run(self._stop)))
         if self.run_orchestrator:
             self._tasks.append(asyncio.create_task(self.services.orchestrator.run(self._stop)))
+        if self.subscriptions:
+            # A worker refills its run's stage as it records a batch, through its own bus.
+            settings = self.services.settings
+            self.services.worker.dispatch_through(self.bus, settings.batches_in_flight)
         for subscription in self.subscriptions:
             await self.bus.consume(subscription.queue, subscription.handler, subscription.prefetch)
 

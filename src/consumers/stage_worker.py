@@ -4,35 +4,78 @@ A message may come twice and the worker may die at any line. The batch's outputs
 receipt are committed together; the run records the batch (and the account is charged)
 once, refusing a second record; so a redelivery redoes nothing and charges nothing.
 The message is acknowledged only after the batch's events are committed.
+
+A worker that sends work (``dispatch_through``) also keeps its run's stage busy: the
+record of its batch dispatches the stage's next batches in the same save (their inputs
+are stored before they are sent, as the orchestrator does), and it sends them before its
+own message is acknowledged. A crash between the save and the sends loses only messages,
+which the orchestrator's watchdog sends again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import anyio.to_thread
 
 from automation.application.app import AutomationApp
-from automation.application.pipeline import BatchWork
-from automation.application.ports import WorkMessage
+from automation.application.pipeline import BatchWork, Refill
+from automation.application.ports import WorkBus, WorkMessage
 from automation.application.stages import StageFailedError, StageRunner
+from consumers.orchestrator import WORK_QUEUE
 
 log = logging.getLogger(__name__)
+
+SEND_ATTEMPTS = 6  # about 6 s of tries in all (0.1 s, doubling)
+SEND_BACKOFF_S = 0.1
 
 
 class StageWorker:
     def __init__(self, app: AutomationApp, runner: StageRunner) -> None:
         self.app = app
         self.runner = runner
+        self._bus: WorkBus | None = None
+        self._window = 1
+
+    def dispatch_through(self, bus: WorkBus, window: int) -> None:
+        """Refill the stage of each recorded batch up to ``window`` batches in flight, and
+        send the new batches through ``bus`` (the bus this worker consumes from)."""
+        self._bus, self._window = bus, window
 
     async def __call__(self, message: WorkMessage) -> None:
         work = BatchWork.from_body(message.body)
-        await anyio.to_thread.run_sync(self.process, work)
+        follow_ups = await anyio.to_thread.run_sync(self.process, work)
+        if follow_ups and self._bus is not None:
+            await self._send(self._bus, follow_ups)
 
-    def process(self, work: BatchWork) -> None:
+    @staticmethod
+    async def _send(bus: WorkBus, batches: list[BatchWork]) -> None:
+        """Send the new batches before this message's ack, trying again for a few seconds
+        while the broker is away (the connection heals by itself). If they still cannot go,
+        the message is handed back; its redelivery finds its batch recorded and is
+        dropped, and the orchestrator's watchdog sends the new batches later."""
+        waiting = list(batches)
+        for attempt in range(SEND_ATTEMPTS):
+            results = await asyncio.gather(
+                *(bus.send(WORK_QUEUE, w.as_body(), w.message_id) for w in waiting),
+                return_exceptions=True,
+            )
+            failed = [w for w, r in zip(waiting, results, strict=True) if r is not None]
+            if not failed:
+                return
+            error = next(r for r in results if isinstance(r, BaseException))
+            if attempt == SEND_ATTEMPTS - 1:
+                raise error
+            log.warning("sending %d batch(es) failed (%s); trying again", len(failed), error)
+            waiting = failed
+            await asyncio.sleep(SEND_BACKOFF_S * 2**attempt)
+
+    def process(self, work: BatchWork) -> list[BatchWork]:
+        """Process one batch; the batches its record dispatched, for the caller to send."""
         if not self.app.batch_is_due(work):
             log.info("batch %s is not due (done, paused or ended); skipped", work.message_id)
-            return
+            return []
         try:
             receipt = self.runner.run_batch(
                 work.site_id,
@@ -45,5 +88,8 @@ class StageWorker:
         except StageFailedError as failure:
             log.error("run %s failed at stage %d: %s", work.run_id, work.stage, failure)
             self.app.fail_run_with(work.run_id, str(failure))
-            return
-        self.app.record_batch(work, receipt)
+            return []
+        if self._bus is None:
+            self.app.record_batch(work, receipt)
+            return []
+        return self.app.record_and_refill(work, receipt, Refill(self.runner.store, self._window))

@@ -372,3 +372,76 @@ async def test_a_lost_work_message_is_sent_again_by_the_watchdog(stack: Settings
         check_exactly_once(services, account_id, site_id, run_id, balance_before)
     finally:
         services.close()
+
+
+# --- a broker that refuses a send ----------------------------------------------------------
+
+
+class RefusingOnce:
+    """A work bus whose first sends fail, as when the broker is briefly away."""
+
+    def __init__(self, bus: Any, refusals: int) -> None:
+        self.bus = bus
+        self.refusals = refusals
+        self.refused: list[str] = []
+
+    async def send(self, queue: str, body: dict[str, object], message_id: str) -> None:
+        if len(self.refused) < self.refusals:
+            self.refused.append(message_id)
+            raise ConnectionError("the broker is away")
+        await self.bus.send(queue, body, message_id)
+
+
+async def run_past_refusals(
+    wired: Services,
+    roles: BackgroundRoles,
+    refusing: RefusingOnce,
+    account_id: UUID,
+    site_id: UUID,
+    balance_before: int,
+) -> None:
+    """Run to the end (well within the watchdog's time), then check that the refused
+    batches were processed, once, like every other."""
+    try:
+        run_id = start(wired, account_id, site_id)
+        run = await until_ended(wired, account_id, run_id, limit=30)
+    finally:
+        await roles.stop()
+    assert len(refusing.refused) == 2
+    assert run.status.value == "completed", run.error
+    recorded = {f"{run_id}/{e.stage}/{e.batch}" for e in named(wired, run_id, "BatchCompleted")}
+    assert set(refusing.refused) <= recorded  # the refused batches were processed
+    check_exactly_once(wired, account_id, site_id, run_id, balance_before)
+
+
+async def test_batches_whose_send_failed_go_again_soon_not_after_the_watchdog(
+    wired: Services,
+) -> None:
+    """The watchdog (300 s by default) is for messages lost after they were sent. Batches the
+    orchestrator could not send at all are sent again about a second later."""
+    account_id, site_id = site_with_keywords(wired, FOUR_KEYWORDS, config=FEW_BATCHES)
+    balance_before = wired.app.balance(account_id)
+    assert wired.settings.batch_watchdog >= 300
+    # Stage 1 has two batches of two keywords: every message of its first dispatch fails,
+    # so no other event comes to move the run meanwhile.
+    refusing = RefusingOnce(wired.orchestrator.bus, refusals=2)
+    wired.orchestrator.bus = refusing
+    roles = BackgroundRoles(wired, orchestrator=True, workers=True)
+    await roles.start()
+    await run_past_refusals(wired, roles, refusing, account_id, site_id, balance_before)
+
+
+async def test_a_worker_tries_its_follow_up_sends_again_while_the_broker_is_away(
+    wired: Services,
+) -> None:
+    """A worker that records a batch dispatches the stage's next batches and sends them; a
+    send refused for a moment is tried again at once, not left for the watchdog."""
+    account_id, site_id = site_with_keywords(
+        wired, FOUR_KEYWORDS, config={**FEW_BATCHES, "stage_1_batch_size": 1}
+    )
+    balance_before = wired.app.balance(account_id)
+    roles = BackgroundRoles(wired, orchestrator=True, workers=True)
+    await roles.start()
+    refusing = RefusingOnce(wired.work_bus, refusals=2)
+    wired.worker.dispatch_through(refusing, wired.settings.batches_in_flight)
+    await run_past_refusals(wired, roles, refusing, account_id, site_id, balance_before)

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 class PgWakeups:
-    def __init__(self, url: str, channel: str = "stored_events") -> None:
+    def __init__(self, url: str, channel: str) -> None:
         self.url = url
         self.channel = channel
         self.listeners: list[Callable[[], None]] = []

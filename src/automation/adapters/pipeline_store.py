@@ -91,11 +91,12 @@ class SqlPipelineStore:
                 f"UPDATE {table} SET status = ? WHERE status = ? AND id IN ({_in(item_ids)})",
                 [done, waiting, *item_ids],
             )
-            add_to_counts(tx, str(site_id), stage, pending=-moved, done=moved)
+            changes = [(stage, -moved, moved)]
             if stage < 6:  # images (stage 6's outputs) wait nowhere; their articles do
-                add_to_counts(tx, str(site_id), stage + 1, pending=len(outputs))
+                changes.append((stage + 1, len(outputs), 0))
             if stage == 5:  # each article that has its prompts now heads for the review gate
-                add_to_counts(tx, str(site_id), REVIEW_STAGE, pending=moved)
+                changes.append((REVIEW_STAGE, moved, 0))
+            _add_counts(tx, str(site_id), changes)
         return receipt
 
     def move_to_review(self, site_id: UUID, at: datetime) -> int:
@@ -108,6 +109,22 @@ class SqlPipelineStore:
             )
             add_to_counts(tx, str(site_id), REVIEW_STAGE, pending=-moved, done=moved)
         return moved
+
+
+def _add_counts(tx: Tx, site_id: str, changes: list[tuple[int, int, int]]) -> None:
+    """``add_to_counts`` for several stages (each once) in one statement: (stage, pending,
+    done) each."""
+    rows = [(site_id, stage, pending, done) for stage, pending, done in changes if pending or done]
+    if not rows:
+        return
+    tx.execute(
+        "INSERT INTO pipeline_counts (site_id, stage, pending, done) VALUES "
+        + ", ".join(["(?, ?, ?, ?)"] * len(rows))
+        + " ON CONFLICT (site_id, stage) DO UPDATE SET "
+        "pending = pipeline_counts.pending + excluded.pending, "
+        "done = pipeline_counts.done + excluded.done",
+        [value for row in rows for value in row],
+    )
 
 
 def _receipt(tx: Tx, run_id: UUID, stage: int, batch: int) -> BatchReceipt | None:

@@ -77,12 +77,31 @@ IDLE = "idle"  # nothing to do until the run changes (paused, ended)
 MOVED = "moved"  # the run changed; its next event tells the orchestrator what comes next
 
 
+@dataclass(frozen=True)
+class Refill:
+    """Asks a batch's record to dispatch the stage's next batches in the same save, up to
+    ``window`` in flight, taking their items from ``store``."""
+
+    store: PipelineStore
+    window: int
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording batches wrote, and the batches their records dispatched, by the
+    message id of the batch whose worker sends them."""
+
+    written: Written
+    sends: dict[str, list[BatchWork]]
+
+
+_Record = tuple[BatchWork, BatchReceipt, Refill | None]
+
+
 class PipelineCommands(AppBase):
     def __init__(self, env: dict[str, str] | None = None, clock: Clock | None = None) -> None:
         super().__init__(env, clock)
-        self._records: Combiner[UUID, tuple[BatchWork, BatchReceipt], Written] = Combiner(
-            self._record_all
-        )
+        self._records: Combiner[UUID, _Record, Recorded] = Combiner(self._record_all)
 
     def advance_run(self, run_id: UUID, store: PipelineStore, window: int = 1) -> Dispatch | str:
         """Take the run's next step: start a stage, dispatch batches of it until
@@ -157,17 +176,36 @@ class PipelineCommands(AppBase):
 
         Batches of one run that finish together in this process are recorded together:
         one load and one save for all of them (see ``turns.py``)."""
-        return self._records(work.run_id, (work, receipt))
+        return self._records(work.run_id, (work, receipt, None)).written
 
-    def _record_all(self, run_id: UUID, batches: list[tuple[BatchWork, BatchReceipt]]) -> Written:
-        def record() -> Written:
+    def record_and_refill(
+        self, work: BatchWork, receipt: BatchReceipt, refill: Refill
+    ) -> list[BatchWork]:
+        """``record_batch``, and in the same save dispatch the stage's next batches until
+        ``refill.window`` are in flight again; the batches for this caller to send.
+
+        The stage's window then refills as soon as a batch is recorded, without a round
+        trip through the orchestrator; a stage that is done passes on to the next batch
+        stage in the same save. Only stages without a ``within_stage_delay`` are moved
+        here, and only to a stage that follows without a ``between_stage_delay``: delays,
+        the review gate, a paused or ended run and everything else stay the
+        orchestrator's to decide."""
+        return self._records(work.run_id, (work, receipt, refill)).sends.get(work.message_id, [])
+
+    def _record_all(self, run_id: UUID, batches: list[_Record]) -> Recorded:
+        def record() -> Recorded:
             run = self._get(AutomationRun, run_id, RunNotFoundError)
-            account = self._get(Account, run.account_id, AccountNotFoundError)
+            # Loaded only to charge something: a batch that cost nothing leaves it alone.
+            account: Account | None = None
             now = self.clock.now()
-            for work, receipt in batches:
+            for work, receipt, _ in batches:
                 if run.has_recorded(work.stage, work.batch):
                     continue  # a redelivered batch: recorded and charged already
-                payable = min(receipt.credits, account.payable_for(run.id))
+                payable = 0
+                if receipt.credits:
+                    if account is None:
+                        account = self._get(Account, run.account_id, AccountNotFoundError)
+                    payable = min(receipt.credits, account.payable_for(run.id))
                 run.record_batch(
                     work.stage,
                     work.batch,
@@ -177,7 +215,7 @@ class PipelineCommands(AppBase):
                     payable,
                     now,
                 )
-                if payable:
+                if payable and account is not None:
                     account.charge(run.id, payable)
                 if payable < receipt.credits and run.is_active:
                     run.fail(
@@ -186,11 +224,44 @@ class PipelineCommands(AppBase):
                         now,
                     )
             if not run.pending_events:
-                return Written(None, 0)
-            return Written(run.status.value, self._save(*self._ending(run, account)))
+                return Recorded(Written(None, 0), {})
+            senders = [work.message_id for work, _, refill in batches if refill is not None]
+            refill = next((r for _, _, r in batches if r is not None), None)
+            new = self._refill(run, refill, now) if refill is not None else []
+            written = Written(run.status.value, self._save(*self._ending(run, account)))
+            # Spread over the waiting workers, so their sends go out side by side.
+            sends: dict[str, list[BatchWork]] = {}
+            for index, batch in enumerate(new):
+                sends.setdefault(senders[index % len(senders)], []).append(batch)
+            return Recorded(written, sends)
 
         with self.run_turns(run_id):
             return self._retrying(record)
+
+    def _refill(self, run: AutomationRun, refill: Refill, now: datetime) -> list[BatchWork]:
+        """Dispatch the running stage's next batches; when it has none left and nothing in
+        flight, complete it and, unless a delay separates the stages, start the next batch
+        stage and dispatch its first batches. The review gate stays the orchestrator's."""
+        stage = run.current_stage
+        if (
+            run.status is not RunStatus.RUNNING
+            or stage >= REVIEW_GATE
+            or run.stages[stage]["status"] != StageStatus.RUNNING.value
+        ):
+            return []
+        config = SiteConfig.from_dict(run.config)
+        if config.within_stage_delay > 0:
+            return []  # the orchestrator paces this stage, one batch per delay
+        width = max(1, refill.window)
+        new = self._dispatch(run, refill.store, config.batch_size(stage), width, now)
+        if new or run.in_flight:
+            return new
+        run.complete_stage(stage, now)
+        following = stage + 1
+        if config.between_stage_delay > 0 or following >= REVIEW_GATE:
+            return []
+        run.start_stage(following, now)
+        return self._dispatch(run, refill.store, config.batch_size(following), width, now)
 
     def fail_run_with(self, run_id: UUID, error: str) -> Written:
         """Fail a run (its partial results stay); frees its site and unused credits."""
