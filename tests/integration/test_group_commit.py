@@ -133,3 +133,23 @@ def test_a_batch_with_a_conflict_commits_every_other_save(services: Services) ->
     recorder._write([alone])
     assert isinstance(alone.error, IntegrityError)
     assert alone.ids is None
+
+
+def test_the_log_is_read_exactly_as_the_library_reads_it(services: Services) -> None:
+    app = services.app
+    recorder = app.recorder
+    assert isinstance(recorder, GroupCommitRecorder)
+    for number in range(7):
+        app.open_account(f"reader {number}", 1)
+    last = recorder.max_notification_id() or 0
+    library = PostgresApplicationRecorder.select_notifications
+    for start in (0, 1, last - 3, last, last + 1):
+        for limit in (1, 5, 100):
+            for inclusive in (True, False):
+                ours = recorder.select_notifications(start, limit, inclusive_of_start=inclusive)
+                theirs = library(recorder, start, limit, inclusive_of_start=inclusive)
+                assert ours == theirs, (start, limit, inclusive)
+    assert [n.id for n in recorder.select_notifications(last - 3, 2, inclusive_of_start=False)] == [
+        last - 2,
+        last - 1,
+    ]

@@ -23,7 +23,12 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    Notification,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Composable, Identifier
 
@@ -202,6 +207,52 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
             ),
             prepare=True,
         )
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        """The followers' read of the log (the projector, the orchestrator, the relay), with
+        its statement rendered once; other kinds of selection go to the library."""
+        if start is None or stop is not None or topics:
+            notes: Sequence[Notification] = super().select_notifications(
+                start, limit, stop, topics, inclusive_of_start=inclusive_of_start
+            )
+            return notes
+        key = ("notifications", inclusive_of_start)
+        compare = ">=" if inclusive_of_start else ">"
+        try:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                text = self._text(
+                    key,
+                    lambda: SQL(
+                        "SELECT * FROM {}.{} WHERE notification_id " + compare + " %s "
+                        "ORDER BY notification_id LIMIT %s"
+                    ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name)),
+                    curs,
+                )
+                curs.execute(text, (start, limit), prepare=True)
+                return [
+                    Notification(
+                        id=row["notification_id"],
+                        originator_id=row["originator_id"],
+                        originator_version=row["originator_version"],
+                        topic=row["topic"],
+                        state=bytes(row["state"]),
+                    )
+                    for row in curs.fetchall()
+                ]
+        except (psycopg.InterfaceError, psycopg.OperationalError):
+            # As the library does: a dropped connection is retried (on a fresh one).
+            again: Sequence[Notification] = super().select_notifications(
+                start, limit, stop, topics, inclusive_of_start=inclusive_of_start
+            )
+            return again
 
     def select_events(
         self,
