@@ -35,6 +35,16 @@ from psycopg.sql import SQL, Composable, Identifier
 MAX_BATCH = 128
 
 
+def _stored(row: Any) -> dict[str, Any]:
+    """A stored event's fields from a row of the events table."""
+    return {
+        "originator_id": row["originator_id"],
+        "originator_version": row["originator_version"],
+        "topic": row["topic"],
+        "state": bytes(row["state"]),
+    }
+
+
 class _Save:
     __slots__ = ("error", "events", "ids", "is_leader", "wake")
 
@@ -224,35 +234,32 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
                 start, limit, stop, topics, inclusive_of_start=inclusive_of_start
             )
             return notes
-        key = ("notifications", inclusive_of_start)
         compare = ">=" if inclusive_of_start else ">"
-        try:
-            with self.datastore.get_connection() as conn, conn.cursor() as curs:
-                text = self._text(
-                    key,
-                    lambda: SQL(
-                        "SELECT * FROM {}.{} WHERE notification_id " + compare + " %s "
-                        "ORDER BY notification_id LIMIT %s"
-                    ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name)),
-                    curs,
-                )
-                curs.execute(text, (start, limit), prepare=True)
-                return [
-                    Notification(
-                        id=row["notification_id"],
-                        originator_id=row["originator_id"],
-                        originator_version=row["originator_version"],
-                        topic=row["topic"],
-                        state=bytes(row["state"]),
-                    )
-                    for row in curs.fetchall()
-                ]
-        except (psycopg.InterfaceError, psycopg.OperationalError):
-            # As the library does: a dropped connection is retried (on a fresh one).
-            again: Sequence[Notification] = super().select_notifications(
+        rows = self._rows(
+            ("notifications", inclusive_of_start),
+            lambda: SQL(
+                "SELECT * FROM {}.{} WHERE notification_id " + compare + " %s "
+                "ORDER BY notification_id LIMIT %s"
+            ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name)),
+            (start, limit),
+        )
+        if rows is None:  # the connection dropped: the library's way, which retries
+            notes = super().select_notifications(
                 start, limit, stop, topics, inclusive_of_start=inclusive_of_start
             )
-            return again
+            return notes
+        return [Notification(id=row["notification_id"], **_stored(row)) for row in rows]
+
+    def _rows(
+        self, key: object, statement: Callable[[], Composable], params: Sequence[Any]
+    ) -> list[Any] | None:
+        """The rows of a statement rendered once; None if the connection dropped."""
+        try:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(self._text(key, statement, curs), params, prepare=True)
+                return list(curs.fetchall())
+        except (psycopg.InterfaceError, psycopg.OperationalError):
+            return None
 
     def select_events(
         self,
@@ -265,22 +272,10 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
     ) -> Sequence[StoredEvent]:
         key = (gt is not None, lte is not None, desc, limit is not None)
         params = [originator_id, *(p for p in (gt, lte, limit) if p is not None)]
-        try:
-            with self.datastore.get_connection() as conn, conn.cursor() as curs:
-                text = self._text(key, lambda: self._select_statement(*key), curs)
-                curs.execute(text, params, prepare=True)
-                return [
-                    StoredEvent(
-                        originator_id=row["originator_id"],
-                        originator_version=row["originator_version"],
-                        topic=row["topic"],
-                        state=bytes(row["state"]),
-                    )
-                    for row in curs.fetchall()
-                ]
-        except (psycopg.InterfaceError, psycopg.OperationalError):
-            # As the library does: a dropped connection is retried (on a fresh one).
+        rows = self._rows(key, lambda: self._select_statement(*key), params)
+        if rows is None:  # the connection dropped: the library's way, which retries
             events: Sequence[StoredEvent] = super().select_events(
                 originator_id, gt=gt, lte=lte, desc=desc, limit=limit
             )
             return events
+        return [StoredEvent(**_stored(row)) for row in rows]
