@@ -690,28 +690,25 @@ def _row(rows: list[dict[str, Any]], case: str, threads: int) -> dict[str, Any] 
     return next((r for r in rows if r["case"] == case and r["threads"] == threads), None)
 
 
-def _targets(append: list[dict[str, Any]], http: dict[str, Any] | None) -> dict[str, Any]:
+def _append_target(rows: list[dict[str, Any]], kind: str, what: str) -> dict[str, Any]:
+    """The append target for ``kind`` ("app" or "store") at the most writers, beside the
+    library's recorder doing the same."""
     most = max(WRITER_COUNTS)
-    app, library = _row(append, "app_group_commit", most), _row(append, "app_library", most)
-    store = _row(append, "store_group_commit", most)
-    store_library = _row(append, "store_library", most)
-    ratio = app["ratio_to_insert"] if app else None
-    store_ratio = store["ratio_to_insert"] if store else None
+    ours, library = _row(rows, f"{kind}_group_commit", most), _row(rows, f"{kind}_library", most)
+    ratio = ours["ratio_to_insert"] if ours else None
+    return {
+        "what": f"{what}/s at {most} writers / INSERT commits/s at {most} clients",
+        "ratio": ratio,
+        "library_recorder_ratio": library["ratio_to_insert"] if library else None,
+        "target": TARGET_APPEND_RATIO,
+        "met": ratio is not None and ratio >= TARGET_APPEND_RATIO,
+    }
+
+
+def _targets(append: list[dict[str, Any]], http: dict[str, Any] | None) -> dict[str, Any]:
     target: dict[str, Any] = {
-        "append": {
-            "what": f"app saves/s at {most} writers / INSERT commits/s at {most} clients",
-            "ratio": ratio,
-            "library_recorder_ratio": library["ratio_to_insert"] if library else None,
-            "target": TARGET_APPEND_RATIO,
-            "met": ratio is not None and ratio >= TARGET_APPEND_RATIO,
-        },
-        "store_append": {
-            "what": f"store appends/s at {most} writers / INSERT commits/s at {most} clients",
-            "ratio": store_ratio,
-            "library_recorder_ratio": store_library["ratio_to_insert"] if store_library else None,
-            "target": TARGET_APPEND_RATIO,
-            "met": store_ratio is not None and store_ratio >= TARGET_APPEND_RATIO,
-        },
+        "append": _append_target(append, "app", "app saves"),
+        "store_append": _append_target(append, "store", "store appends"),
         "latency": {},
     }
     for row in http["rows"][1:] if http else []:
