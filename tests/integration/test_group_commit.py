@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, RecordConflictError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
@@ -98,25 +99,32 @@ def test_events_are_stored_and_selected_exactly_as_the_library_does(services: Se
     assert [e.originator_version for e in recorder.select_events(account.id, gt=9)] == [10, 11, 12]
 
 
-def test_a_batch_with_a_conflict_commits_every_other_save(services: Services) -> None:
-    """The saves of a batch go in as one INSERT; when one conflicts, that INSERT is undone
-    and each save is written alone, so only the conflicting one fails."""
+def _stored(services: Services, account: Account) -> list[StoredEvent]:
+    return [services.app.mapper.to_stored_event(e) for e in account.collect_events()]
+
+
+def _conflicting_save(services: Services) -> tuple[Account, list[StoredEvent]]:
+    """An account whose version 2 is taken, and another save of a version 2 for it."""
     app = services.app
-    recorder = app.recorder
-    assert isinstance(recorder, GroupCommitRecorder)
-
-    def stored(account: Account) -> list[StoredEvent]:
-        return [app.mapper.to_stored_event(e) for e in account.collect_events()]
-
     taken = Account.open("taken")
     app.save(taken)
     clash = app.repository.get(taken.id)
     clash.grant(1)
-    clashing = stored(clash)
-    other = app.repository.get(taken.id)
-    other.grant(2)
-    app.save(other)  # version 2 is now taken: ``clashing`` conflicts
-    fresh = [stored(Account.open(f"fresh {i}")) for i in range(3)]
+    clashing = _stored(services, clash)
+    winner = app.repository.get(taken.id)
+    winner.grant(2)
+    app.save(winner)  # version 2 is now taken: ``clashing`` conflicts
+    return taken, clashing
+
+
+def test_a_batch_with_a_conflict_commits_every_other_save(services: Services) -> None:
+    """The saves of a batch go in as one statement; when one conflicts, that statement
+    fails and each save is written alone, so only the conflicting one fails."""
+    app = services.app
+    recorder = app.recorder
+    assert isinstance(recorder, GroupCommitRecorder)
+    taken, clashing = _conflicting_save(services)
+    fresh = [_stored(services, Account.open(f"fresh {i}")) for i in range(3)]
     batch = [_Save(fresh[0]), _Save(clashing), _Save(fresh[1]), _Save(fresh[2])]
     recorder._write(batch)
     assert isinstance(batch[1].error, IntegrityError)
@@ -153,3 +161,49 @@ def test_the_log_is_read_exactly_as_the_library_reads_it(services: Services) -> 
         last - 2,
         last - 1,
     ]
+
+
+def test_every_write_takes_the_log_lock_before_it_draws_an_id(services: Services) -> None:
+    """What keeps commit order equal to id order: while another transaction holds the log's
+    lock, a save (alone, or in a batch that falls back to one save at a time) waits
+    without drawing a notification id, and goes on once the lock is released."""
+    app = services.app
+    recorder = app.recorder
+    assert isinstance(recorder, GroupCommitRecorder)
+    url, schema = services.settings.database_url, services.settings.database_schema
+    assert url
+    assert schema
+    _, clashing = _conflicting_save(services)
+    batches = {
+        "one statement": [_Save(_stored(services, Account.open("alone")))],
+        "one save at a time": [_Save(_stored(services, Account.open("beside"))), _Save(clashing)],
+    }
+    with psycopg.connect(url, autocommit=True) as conn:
+        sequence = conn.execute(
+            "SELECT pg_get_serial_sequence(%s, 'notification_id')",
+            (f'"{schema}".automation_events',),
+        ).fetchone()
+        assert sequence
+        assert sequence[0]
+
+        def last_id() -> int:
+            row = conn.execute(f"SELECT last_value FROM {sequence[0]}").fetchone()
+            assert row
+            return int(row[0])
+
+        for name, batch in batches.items():
+            before = last_id()
+            with psycopg.connect(url) as holder:
+                holder.execute("SELECT pg_advisory_xact_lock(%s)", (recorder.lock_key,))
+                writer = threading.Thread(target=recorder._write, args=(batch,))
+                writer.start()
+                writer.join(timeout=0.5)
+                assert writer.is_alive(), f"{name}: wrote while the log was locked"
+                assert last_id() == before, f"{name}: drew an id before taking the lock"
+                holder.rollback()
+            writer.join(timeout=10)
+            assert not writer.is_alive()
+            assert batch[0].error is None
+            assert batch[0].ids
+            assert min(batch[0].ids) > before
+    assert isinstance(batches["one save at a time"][1].error, IntegrityError)

@@ -1,13 +1,18 @@
-"""A PostgreSQL event recorder that lets concurrent saves share one transaction.
+"""A PostgreSQL event recorder that lets concurrent saves share one statement.
 
 The library's recorder takes an exclusive lock on the events table for every save, so that
 notification ids are committed in the order they are issued (readers of the log never skip
-an id that commits later). That makes saves strictly serial: one lock, one insert, one
-commit (one WAL flush) each. Here, saves that arrive while another is being written queue
-up, and the next writer takes the whole queue into one transaction: one lock, one commit,
-each save in its own savepoint so that a save that conflicts (optimistic concurrency) fails
-alone while the others commit. Commit order still equals id order, so the log's ordering
-guarantee is unchanged.
+an id that commits later). That makes saves strictly serial, and each costs several round
+trips: begin, lock, notify, insert, commit. Here, saves that arrive while another is being
+written queue up, and the next writer takes the whole queue into one statement, run on its
+own (autocommit) so that it is one transaction and one round trip: it takes the log's
+advisory lock, queues the NOTIFY and inserts every save's events. Commit order still equals
+id order, since every writer takes the same lock before it draws an id and keeps it until
+its commit.
+
+Only if that statement fails on a conflict (optimistic concurrency: a save whose version is
+taken) are the saves written again, one by one in one transaction, each in a savepoint of
+its own, so the conflicting save fails alone while the others commit.
 
 The statements on the hot path are rendered to text once. The library composes them anew
 on every call, and psycopg cannot cache the conversion of a composed statement; the insert
@@ -17,6 +22,7 @@ far faster. Same rows, same order, same returned ids.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,9 +36,16 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 from eventsourcing.postgres import PostgresApplicationRecorder
-from psycopg.sql import SQL, Composable, Identifier
+from psycopg.sql import SQL, Composable, Identifier, Literal
 
 MAX_BATCH = 128
+
+
+def log_lock_key(schema: str, table: str) -> int:
+    """The advisory lock every writer of one events table takes before drawing ids: a
+    stable signed 64-bit number derived from the table's qualified name."""
+    digest = hashlib.sha256(f"{schema}.{table}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _stored(row: Any) -> dict[str, Any]:
@@ -64,11 +77,23 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         self._writing = False
         self._rendered: dict[object, str] = {}
         table = (Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        id_type = SQL(self.datastore.originator_id_type)
+        self.lock_key = log_lock_key(self.datastore.schema, self.events_table_name)
         self._insert = SQL(
             "INSERT INTO {}.{} (originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%s::{}[], %s::bigint[], %s::text[], %s::bytea[]) "
             "RETURNING notification_id"
-        ).format(*table, SQL(self.datastore.originator_id_type))
+        ).format(*table, id_type)
+        # The whole write in one statement. The lock's row joins every inserted row, so it
+        # is taken before the first id is drawn; it is held until the statement commits.
+        self._lock_notify_insert = SQL(
+            "WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock({key})), "
+            "wake AS MATERIALIZED (SELECT pg_notify({channel}, '')) "
+            "INSERT INTO {}.{} (originator_id, originator_version, topic, state) "
+            "SELECT saved.* FROM lock, wake, "
+            "unnest(%s::{}[], %s::bigint[], %s::text[], %s::bytea[]) AS saved "
+            "RETURNING notification_id"
+        ).format(*table, id_type, key=Literal(self.lock_key), channel=Literal(self.channel_name))
         self._select = SQL("SELECT * FROM {}.{} WHERE originator_id = %s").format(*table)
 
     def _text(self, key: object, statement: Callable[[], Composable], curs: Any) -> str:
@@ -131,21 +156,34 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
 
     def _write(self, batch: list[_Save]) -> None:
         try:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                self._insert_saves(curs, batch, "lock_notify_insert", self._lock_notify_insert)
+            return
+        except (psycopg.IntegrityError, IntegrityError) as error:  # the library converts
+            if len(batch) == 1:  # the statement was this save alone
+                self._fail(batch, IntegrityError(str(error)))
+                return
+        except Exception as error:  # noqa: BLE001 - the statement did not commit: no save in it did
+            self._fail(batch, OperationalError(str(error)))
+            return
+        for save in batch:
+            save.ids = None
+        self._write_one_by_one(batch)
+
+    def _write_one_by_one(self, batch: list[_Save]) -> None:
+        """A batch with a conflict: each save in a savepoint of its own, in one transaction,
+        so the conflicting save fails alone and the others commit."""
+        try:
             with (
                 self.datastore.get_connection() as conn,
                 conn.transaction(),
                 conn.cursor() as curs,
             ):
                 curs.execute(self._preamble(curs))
-                if len(batch) == 1:  # a conflict fails the transaction: this save alone
-                    self._insert_saves(curs, batch)
-                else:
-                    self._write_together(conn, curs, batch)
-        except psycopg.IntegrityError as error:
-            self._fail(batch, IntegrityError(str(error)))
+                for save in batch:
+                    self._write_one(conn, curs, save)
         except Exception as error:  # noqa: BLE001 - the transaction did not commit: no save in it did
-            failure = error if isinstance(error, IntegrityError) else OperationalError(str(error))
-            self._fail(batch, failure)
+            self._fail(batch, OperationalError(str(error)))
             return
         for save in batch:
             if save.error is not None:
@@ -158,37 +196,19 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
                 save.ids, save.error = None, failure
 
     def _preamble(self, curs: Any) -> str:
-        """Lock the table and queue the NOTIFY, in one round trip."""
+        """Take the log's lock (the same one as the one-statement write) and queue the
+        NOTIFY, in one round trip."""
         text = self._rendered.get("preamble")
         if text is None:
-            notify = SQL("NOTIFY {}").format(Identifier(self.channel_name))
-            parts: list[str] = []
-            for statement in [*self.lock_table_statements, notify]:
-                if isinstance(statement, Composable):
-                    parts.append(statement.as_string(curs))
-                elif isinstance(statement, bytes):
-                    parts.append(statement.decode())
-                else:
-                    parts.append(str(statement))
-            text = self._rendered["preamble"] = "; ".join(parts)
+            preamble = SQL("SELECT pg_advisory_xact_lock({}); NOTIFY {}").format(
+                Literal(self.lock_key), Identifier(self.channel_name)
+            )
+            text = self._rendered["preamble"] = preamble.as_string(curs)
         return text
 
-    def _write_together(self, conn: psycopg.Connection[Any], curs: Any, batch: list[_Save]) -> None:
-        """Every save's events in one INSERT, the usual case. If one of them conflicts, that
-        insert is undone and the saves are written one by one, each in a savepoint of its
-        own, so the conflicting save fails alone and the others commit."""
-        try:
-            with conn.transaction():
-                self._insert_saves(curs, batch)
-                return
-        except psycopg.IntegrityError:
-            for save in batch:
-                save.ids = None
-        for save in batch:
-            self._write_one(conn, curs, save)
-
-    def _insert_saves(self, curs: Any, batch: list[_Save]) -> None:
-        self._insert_stored_events(curs, [e for save in batch for e in save.events])
+    def _insert_saves(self, curs: Any, batch: list[_Save], key: str, statement: Composable) -> None:
+        events = [e for save in batch for e in save.events]
+        self._insert_rows(curs, events, key, statement)
         ids = [row["notification_id"] for row in curs.fetchall()]
         start = 0
         for save in batch:
@@ -198,17 +218,16 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
     def _write_one(self, conn: psycopg.Connection[Any], curs: Any, save: _Save) -> None:
         try:
             with conn.transaction():  # a savepoint: a conflict undoes this save alone
-                self._insert_stored_events(curs, save.events)
+                self._insert_rows(curs, save.events, "insert", self._insert)
                 save.ids = [row["notification_id"] for row in curs.fetchall()]
         except psycopg.IntegrityError as error:
             save.error = IntegrityError(str(error))
 
-    def _insert_stored_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    def _insert_rows(
+        self, curs: Any, stored_events: Sequence[StoredEvent], key: str, statement: Composable
     ) -> None:
-        # The lock and NOTIFY were taken once for the whole batch in _write().
         curs.execute(
-            self._text("insert", lambda: self._insert, curs),
+            self._text(key, lambda: statement, curs),
             (
                 [e.originator_id for e in stored_events],
                 [e.originator_version for e in stored_events],
