@@ -61,7 +61,7 @@ from automation.config import Settings as ServiceSettings
 from automation.demo import demo_keywords
 from automation.domain.config import SiteConfig
 from bench import celery_chains, read_endpoints
-from bench.servers import automation_command, clean_env
+from bench.servers import automation_command, clean_env, machine_cpu_seconds
 from consumers.orchestrator import WORK_QUEUE
 from consumers.runtime import BackgroundRoles
 
@@ -82,6 +82,7 @@ DEFAULT_CONFIG = {
 }
 TARGETS = {"batch_size_1": 1.0, "default": 3.0}  # pipeline items/s over Celery chains/s
 
+REPEATS = 3  # each case runs this many times on a fresh stack; the median run is reported
 RUN_TIMEOUT_S = 150.0
 POLL_S = 0.02
 CELERY_CONCURRENCY = 2
@@ -291,11 +292,13 @@ async def _run_case(services: Services, case: Case) -> dict[str, Any]:
     await roles.start()
     try:
         timings = _instrument(services)
+        cpu_before = machine_cpu_seconds()
         started = time.perf_counter()
         pending = services.content.pending_work(site_id)
         run_id: UUID = app.start_run(account_id, site_id, pending).value.id
         ended = await _until_ended(services, run_id, time.monotonic() + RUN_TIMEOUT_S)
         elapsed = time.perf_counter() - started
+        cpu_after = machine_cpu_seconds()
         seconds, calls = timings.snapshot()
     finally:
         await roles.stop()
@@ -303,7 +306,30 @@ async def _run_case(services: Services, case: Case) -> dict[str, Any]:
     events = list(app.events.get(run_id))
     batches = sum(1 for event in events if type(event).__name__ == "BatchDispatched")
     status = run.status.value if ended else f"not ended after {RUN_TIMEOUT_S:.0f} s"
-    return _case_row(case, status, run.error, elapsed, batches, events, run.stages, seconds, calls)
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    row = _case_row(case, status, run.error, elapsed, batches, events, run.stages, seconds, calls)
+    for key, count in (("s", 0), ("ms_per_item", len(case.keywords)), ("ms_per_batch", batches)):
+        value = None if cpu is None else (cpu if not count else cpu * 1000 / count)
+        row[f"machine_cpu_{key}"] = None if value is None else round(value, 3)
+    return row
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of a case with the median items/s, standing for the case, with every run's
+    rate beside it (a run is a second or two, so one alone swings with the machine)."""
+    ordered = sorted(runs, key=lambda r: r["items_per_s"])
+    row = dict(ordered[len(ordered) // 2])
+    row["runs"] = [
+        {"items_per_s": r["items_per_s"], "elapsed_s": r["elapsed_s"], "status": r["status"]}
+        for r in runs
+    ]
+    row["items_per_s_min"] = ordered[0]["items_per_s"]
+    row["items_per_s_max"] = ordered[-1]["items_per_s"]
+    row["valid"] = all(r["valid"] for r in runs)
+    if not row["valid"]:
+        failed = next(r for r in runs if not r["valid"])
+        row["status"], row["error"] = failed["status"], failed["error"]
+    return row
 
 
 def _case_row(
@@ -489,6 +515,7 @@ def _measure_celery(workdir: Path, chains: int) -> dict[str, Any]:
     ]  # fmt: skip
     log = workdir / "celery-worker.log"
     rounds: list[celery_chains.ChainsResult] = []
+    cpu_before = cpu_after = None
     with log.open("wb") as out:
         worker = subprocess.Popen(
             command, cwd=PROJECT_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -499,6 +526,7 @@ def _measure_celery(workdir: Path, chains: int) -> dict[str, Any]:
         warmup = celery_chains.run_chains(CELERY_WARMUP_CHAINS, 0, CELERY_TIMEOUT_S)
         if warmup.failures:
             raise RuntimeError(f"the Celery warm-up failed: {warmup.first_problem}")
+        cpu_before = machine_cpu_seconds()
         for number in range(CELERY_ROUNDS):
             result = celery_chains.run_chains(chains, (number + 1) * 10_000, CELERY_TIMEOUT_S)
             rounds.append(result)
@@ -506,13 +534,21 @@ def _measure_celery(workdir: Path, chains: int) -> dict[str, Any]:
                 f"celery round {number + 1}: {chains} chains in {result.seconds:.2f} s, "
                 f"{result.chains_per_s:.1f} chains/s, {result.failures} failed"
             )
+        cpu_after = machine_cpu_seconds()
     finally:
         _stop_process_group(worker)
         celery_chains.app.close()
         _delete_rabbit(queues=[queue], exchanges=[queue])
     seconds = sum(r.seconds for r in rounds)
     failures = sum(r.failures for r in rounds)
+    total_chains = chains * len(rounds)
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     return {
+        "machine_cpu_s": None if cpu is None else round(cpu, 3),
+        "machine_cpu_ms_per_chain": None if cpu is None else round(cpu * 1000 / total_chains, 2),
+        "machine_cpu_ms_per_task": None
+        if cpu is None
+        else round(cpu * 1000 / total_chains / celery_chains.CHAIN_LENGTH, 2),
         "chain_length": celery_chains.CHAIN_LENGTH,
         "chains_per_round": chains,
         "rounds": [
@@ -585,7 +621,8 @@ def _fmt(value: float | None, spec: str) -> str:
 def _table(rows: list[dict[str, Any]], celery: dict[str, Any] | None) -> str:
     header = (
         f"{'stack (layout)':<34} {'batch sizes':<12} {'keywords':>8} {'batches':>8} "
-        f"{'seconds':>8} {'items/s':>8} {'ms/batch':>9} {'x celery':>9} {'target':>9}  status"
+        f"{'seconds':>8} {'items/s':>8} {'min-max':>13} {'ms/batch':>9} {'cpu ms/item':>12} "
+        f"{'x celery':>9} {'target':>9}  status"
     )
     lines = [header, "-" * len(header)]
     for row in rows:
@@ -596,20 +633,30 @@ def _table(rows: list[dict[str, Any]], celery: dict[str, Any] | None) -> str:
         verdict = f"{'' if met else 'NOT '}>={TARGETS[row['batching']]:g}"
         if not row["targeted"]:
             verdict = "(n/a)"
+        spread = f"{row['items_per_s_min']:.1f}-{row['items_per_s_max']:.1f}"
         lines.append(
             f"{row['case']:<34} {row['batching'].replace('_', ' '):<12} {row['keywords']:>8} "
             f"{row['batches']:>8} {row['elapsed_s']:>8.1f} {row['items_per_s']:>8.2f} "
-            f"{row['ms_per_batch']:>9.1f} {_fmt(row['ratio_to_celery'], '.3f'):>9} "
-            f"{verdict:>9}  {row['status']}"
+            f"{spread:>13} {row['ms_per_batch']:>9.1f} "
+            f"{_fmt(row['machine_cpu_ms_per_item'], '.1f'):>12} "
+            f"{_fmt(row['ratio_to_celery'], '.3f'):>9} {verdict:>9}  {row['status']}"
         )
     if celery is not None:
         rounds = f"{len(celery['rounds'])}x{celery['chains_per_round']}"
+        rates = [r["chains_per_s"] for r in celery["rounds"]]
+        spread = f"{min(rates):.1f}-{max(rates):.1f}" if rates else "-"
         lines.append(
             f"{'celery (2 pool processes)':<34} {'7-task chain':<12} {rounds:>8} {'-':>8} "
-            f"{celery['seconds']:>8.1f} {celery['chains_per_s']:>8.2f} {'-':>9} {'1':>9} "
+            f"{celery['seconds']:>8.1f} {celery['chains_per_s']:>8.2f} {spread:>13} {'-':>9} "
+            f"{_fmt(celery['machine_cpu_ms_per_chain'], '.1f'):>12} {'1':>9} "
             f"{'':>9}  {'ok' if celery['valid'] else 'FAILED'} (chains/s; median round "
-            f"{celery['median_round_chains_per_s']:.1f})"
+            f"{celery['median_round_chains_per_s']:.1f}; cpu ms per chain)"
         )
+    lines.append(
+        f"items/s: the median of {REPEATS} runs of each case (min-max: all of them); cpu "
+        "ms/item: busy CPU time of the whole machine (every process, PostgreSQL and RabbitMQ "
+        "included) per keyword of the median run, per chain for Celery"
+    )
     lines += [
         "",
         "time in each phase of this process, summed over batches, per batch (batches run side "
@@ -653,7 +700,8 @@ def run(settings: read_endpoints.Settings) -> int:
                 _log((workdir / "celery-worker.log").read_text(errors="replace")[-3000:])
             for case in _cases():
                 try:
-                    rows.append(_measure_case(case, workdir))
+                    runs = [_measure_case(case, workdir) for _ in range(REPEATS)]
+                    rows.append(_median_run(runs))
                 except Exception as error:  # noqa: BLE001 - reported; the run is invalid
                     problems.append(f"{case.name} {case.batching} failed: {error!r}")
     if celery is not None and not celery["valid"]:
@@ -684,6 +732,9 @@ def run(settings: read_endpoints.Settings) -> int:
             "worker_processes": WORKER_PROCESSES,
             "run_timeout_s": RUN_TIMEOUT_S,
             "celery_rounds": CELERY_ROUNDS,
+            "repeats": REPEATS,
+            "machine_cpu": "busy CPU time of the whole machine (every process, PostgreSQL and "
+            "RabbitMQ included) over a case's timed run, or over Celery's measured rounds",
             "celery_concurrency": CELERY_CONCURRENCY,
         },
         "machine": {
