@@ -10,7 +10,7 @@ from automation.adapters.sql import Tx
 from projections.bulk import Bulk, TableRows
 from projections.documents import dumps, loads
 from projections.run_document import TERMINAL_EVENTS, fold, is_run_event, public
-from projections.runtime import Projection
+from projections.runtime import Notification, Projection
 
 
 class CurrentRunProjection(Projection):
@@ -24,38 +24,72 @@ class CurrentRunProjection(Projection):
     )
 
     def apply(self, tx: Tx, event: Any, position: int) -> None:
-        if not is_run_event(event):
+        self.apply_all(tx, [Notification(position, "", event)])
+
+    def apply_all(self, tx: Tx, notes: Sequence[Notification]) -> None:
+        """The batch's events applied in order to the rows they touch, held in memory: each
+        row is read once and written once. As event by event, a run's start takes its
+        site's row (from whichever run had it), its end removes the row if it still holds
+        it, and its other events change the row only while it holds it."""
+        events = [note.event for note in notes if is_run_event(note.event)]
+        if not events:
             return
-        name = type(event).__name__
-        run_id = str(event.originator_id)
-        if name in TERMINAL_EVENTS:
-            tx.execute("DELETE FROM current_runs WHERE run_id = ?", (run_id,))
-            return
-        if name == "RunStarted":
-            doc = fold(None, event)
-            account_id = str(event.account_id)
-        else:
-            row = tx.fetchone(
-                "SELECT state, account_id FROM current_runs WHERE run_id = ?", (run_id,)
-            )
+        sites: dict[str, tuple[str, str, dict[str, Any]] | None] = {}  # site -> its row
+        site_of: dict[str, str] = {}  # run -> the site whose row it holds
+        for site, run, account, document in _rows_of(tx, {str(e.originator_id) for e in events}):
+            sites[site], site_of[run] = (run, account, document), site
+        for event in events:
+            run_id = str(event.originator_id)
+            name = type(event).__name__
+            if name == "RunStarted":
+                started = fold(None, event)
+                assert started is not None
+                site = started["site_id"]
+                held = sites.get(site)
+                if held is not None:
+                    site_of.pop(held[0], None)
+                sites[site], site_of[run_id] = (run_id, str(event.account_id), started), site
+                continue
+            holding = site_of.get(run_id)
+            if holding is None:
+                continue  # the run holds no row: it ended, or a newer run took its site's
+            site_id = holding
+            held = sites[site_id]
+            assert held is not None
+            if name in TERMINAL_EVENTS:
+                sites[site_id] = None
+                del site_of[run_id]
+            else:
+                folded = fold(held[2], event)
+                assert folded is not None
+                sites[site_id] = (run_id, held[1], folded)
+        for site_id, row in sites.items():
             if row is None:
-                return
-            doc = fold(loads(row[0]), event)
-            account_id = row[1]
-        assert doc is not None
-        tx.execute(
-            "INSERT INTO current_runs (site_id, run_id, account_id, state, body) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (site_id) DO UPDATE SET "
-            "run_id = excluded.run_id, account_id = excluded.account_id, "
-            "state = excluded.state, body = excluded.body",
-            _row(run_id, account_id, doc),
-        )
+                tx.execute("DELETE FROM current_runs WHERE site_id = ?", (site_id,))
+            else:
+                tx.execute(
+                    "INSERT INTO current_runs (site_id, run_id, account_id, state, body) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (site_id) DO UPDATE SET "
+                    "run_id = excluded.run_id, account_id = excluded.account_id, "
+                    "state = excluded.state, body = excluded.body",
+                    _row(*row),
+                )
 
     def bulk(self) -> Bulk:
         return _CurrentRunBulk()
 
 
 COLUMNS = ("site_id", "run_id", "account_id", "state", "body")
+
+
+def _rows_of(tx: Tx, run_ids: set[str]) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """The rows these runs hold: (site, run, account, document) each."""
+    marks = ",".join("?" * len(run_ids))
+    rows = tx.fetchall(
+        f"SELECT site_id, run_id, account_id, state FROM current_runs WHERE run_id IN ({marks})",
+        sorted(run_ids),
+    )
+    return [(str(r[0]), str(r[1]), str(r[2]), loads(r[3])) for r in rows]
 
 
 def _row(run_id: str, account_id: str, doc: dict[str, Any]) -> tuple[str, str, str, str, str]:

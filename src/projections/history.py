@@ -10,7 +10,7 @@ from automation.adapters.sql import Tx
 from projections.bulk import Bulk, TableRows
 from projections.documents import dumps, loads
 from projections.run_document import TERMINAL_EVENTS, fold, is_run_event, public, summary
-from projections.runtime import Projection
+from projections.runtime import Notification, Projection
 
 HISTORY_LENGTH = 20
 
@@ -29,43 +29,75 @@ class HistoryProjection(Projection):
     )
 
     def apply(self, tx: Tx, event: Any, position: int) -> None:
-        if not is_run_event(event):
+        self.apply_all(tx, [Notification(position, "", event)])
+
+    def apply_all(self, tx: Tx, notes: Sequence[Notification]) -> None:
+        """Each run's events of the batch folded onto its row, read once and written once;
+        each site whose listing changed is rendered once, after every run is written."""
+        runs: dict[str, list[Notification]] = {}
+        for note in notes:
+            if is_run_event(note.event):
+                runs.setdefault(str(note.event.originator_id), []).append(note)
+        if not runs:
             return
-        run_id = str(event.originator_id)
-        if type(event).__name__ == "RunStarted":
-            doc = fold(None, event)
+        continuing = [
+            r for r, batch in runs.items() if type(batch[0].event).__name__ != "RunStarted"
+        ]
+        stored = _stored(tx, continuing)
+        sites: list[str] = []
+        for run_id, batch in runs.items():
+            first = batch[0]
+            started = type(first.event).__name__ == "RunStarted"
+            if started:
+                doc = fold(None, first.event)
+                listed_before = None
+            elif run_id in stored:
+                doc, listed_before = stored[run_id]
+            else:
+                continue  # a run this view never saw start: nothing to change
+            for note in batch[1:] if started else batch:
+                doc = fold(doc, note.event)
             assert doc is not None
-            tx.execute(
-                "INSERT INTO run_history "
-                "(run_id, site_id, account_id, started_at, seq, state, summary) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    doc["site_id"],
-                    str(event.account_id),
-                    doc["started_at"],
-                    position,
-                    dumps(doc),
-                    dumps(summary(doc)),
-                ),
-            )
-            _render(tx, doc["site_id"])
-            return
-        row = tx.fetchone("SELECT state, summary FROM run_history WHERE run_id = ?", (run_id,))
-        if row is None:
-            return
-        doc = fold(loads(row[0]), event)
-        assert doc is not None
-        listed = dumps(summary(doc))
-        tx.execute(
-            "UPDATE run_history SET state = ?, summary = ? WHERE run_id = ?",
-            (dumps(doc), listed, run_id),
-        )
-        if listed != row[1]:  # most batch events change nothing a listing shows
-            _render(tx, doc["site_id"])
+            listed = dumps(summary(doc))
+            if started:
+                tx.execute(
+                    "INSERT INTO run_history "
+                    "(run_id, site_id, account_id, started_at, seq, state, summary) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        run_id,
+                        doc["site_id"],
+                        str(first.event.account_id),
+                        doc["started_at"],
+                        first.position,
+                        dumps(doc),
+                        listed,
+                    ),
+                )
+            else:
+                tx.execute(
+                    "UPDATE run_history SET state = ?, summary = ? WHERE run_id = ?",
+                    (dumps(doc), listed, run_id),
+                )
+            # Most batch events change nothing a listing shows.
+            if listed != listed_before and doc["site_id"] not in sites:
+                sites.append(doc["site_id"])
+        for site_id in sites:
+            _render(tx, site_id)
 
     def bulk(self) -> Bulk:
         return _HistoryBulk()
+
+
+def _stored(tx: Tx, run_ids: list[str]) -> dict[str, tuple[dict[str, Any], str]]:
+    """The stored document and listing of each of these runs that has a row."""
+    if not run_ids:
+        return {}
+    marks = ",".join("?" * len(run_ids))
+    rows = tx.fetchall(
+        f"SELECT run_id, state, summary FROM run_history WHERE run_id IN ({marks})", run_ids
+    )
+    return {str(r[0]): (loads(r[1]), str(r[2])) for r in rows}
 
 
 def _render(tx: Tx, site_id: str) -> None:

@@ -11,7 +11,7 @@ from automation.adapters.sql import Tx
 from automation.domain.values import STAGE_NAMES, Stage
 from projections.bulk import Bulk, TableRows
 from projections.run_document import is_run_event, iso
-from projections.runtime import Projection
+from projections.runtime import Notification, Projection
 
 
 def _stage(number: int) -> str:
@@ -63,9 +63,17 @@ class LogsProjection(Projection):
     )
 
     def apply(self, tx: Tx, event: Any, position: int) -> None:
-        row = _row(event)
-        if row is not None:
-            tx.execute("INSERT INTO run_logs (run_id, seq, line) VALUES (?, ?, ?)", row)
+        self.apply_all(tx, [Notification(position, "", event)])
+
+    def apply_all(self, tx: Tx, notes: Sequence[Notification]) -> None:
+        """The batch's lines in one statement."""
+        rows = [row for note in notes if (row := _row(note.event)) is not None]
+        if rows:
+            tx.execute(
+                "INSERT INTO run_logs (run_id, seq, line) VALUES "
+                + ", ".join(["(?, ?, ?)"] * len(rows)),
+                [value for row in rows for value in row],
+            )
 
     def bulk(self) -> Bulk:
         return _LogsBulk()

@@ -39,6 +39,13 @@ class Projection(ABC):
     def apply(self, tx: Tx, event: Any, position: int) -> None:
         """Change the view's rows for one event (inside the batch's transaction)."""
 
+    def apply_all(self, tx: Tx, notes: Sequence[Notification]) -> None:
+        """Change the view's rows for a batch of events, in order: what ``apply`` of each in
+        turn would leave. A view whose rows several events of a batch change can read and
+        write each row once instead."""
+        for note in notes:
+            self.apply(tx, note.event, note.position)
+
     def bulk(self) -> Bulk | None:
         """A builder that rebuilds the view in memory (see ``projections.bulk``), or None to
         rebuild it by calling ``apply`` for every event."""
@@ -178,9 +185,7 @@ class Projector:
                 old = positions[projection.name]
                 if old >= reached:
                     continue
-                for note in batch:
-                    if note.position > old:
-                        projection.apply(tx, note.event, note.position)
+                projection.apply_all(tx, [note for note in batch if note.position > old])
                 moved.append(projection.name)
             rows = ", ".join("(?, ?)" for _ in moved)
             tx.execute(
