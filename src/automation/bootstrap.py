@@ -10,12 +10,13 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from automation.adapters.content import SqlContentStore
 from automation.adapters.event_log import ApplicationEventSource
 from automation.adapters.inprocess_bus import InProcessWorkBus
+from automation.adapters.leadership import FileLeadership, PostgresLeadership
 from automation.adapters.pg_listen import PgWakeups
 from automation.adapters.pipeline_store import SqlPipelineStore
 from automation.adapters.rabbitmq import RabbitEventPublisher, RabbitMQ, RabbitWorkBus
 from automation.adapters.sql import Database, PostgresDatabase, SqliteDatabase, schema_lock
 from automation.application.app import AutomationApp
-from automation.application.ports import Clock, WorkBus
+from automation.application.ports import Clock, Leadership, WorkBus
 from automation.config import Settings
 from automation.pipeline_wiring import stage_runner
 from automation.scheduler import Scheduler
@@ -89,6 +90,13 @@ def open_database(settings: Settings, name: str) -> Database:
     return SqliteDatabase(settings.automation_data_dir / f"{name}.db")
 
 
+def _leadership(settings: Settings, role: str) -> Leadership:
+    """Which copy of ``role`` works: across every process on the same store."""
+    if settings.database_url:
+        return PostgresLeadership(settings.database_url, settings.database_schema, role)
+    return FileLeadership(settings.automation_data_dir / f"{role}.lock", role)
+
+
 def build(settings: Settings | None = None, clock: Clock | None = None) -> Services:
     settings = settings or Settings()
     with schema_lock(settings.database_url):
@@ -113,7 +121,7 @@ def _build(settings: Settings, clock: Clock | None) -> Services:
     if rabbit is not None:
         work_bus = RabbitWorkBus(rabbit, settings.queue_prefix, settings.max_deliveries)
         publisher = RabbitEventPublisher(rabbit, settings.events_exchange)
-        relay = Relay(source, views, publisher, app.owner_of)
+        relay = Relay(source, views, publisher, app.owner_of, _leadership(settings, "relay"))
     else:
         work_bus = InProcessWorkBus(settings.max_deliveries)
     wakeups = None

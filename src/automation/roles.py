@@ -86,7 +86,7 @@ def _async_role(settings: Settings, **roles: bool) -> int:
 
 
 def relay(settings: Settings) -> int:
-    """The relay alone: publishes stored events as CloudEvents (run one copy)."""
+    """The relay alone: publishes stored events as CloudEvents (more copies stand by)."""
     if not settings.amqp_url:
         raise SystemExit("the relay needs AMQP_URL: there is no exchange to publish to")
     return _async_role(settings, relay=True)

@@ -3,6 +3,10 @@
 The event store is the outbox. The relay reads the log after its tracked position,
 publishes a batch with confirms, and only then moves its position, so a crash between the
 two publishes the batch again (same ``id`` each time) and never skips an event.
+
+Several copies may run: only the one that leads (``Leadership``) publishes, and the others
+stand by, asking again every poll, until the leader's process ends and one of them takes
+over from the tracked position.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from automation.application.event_catalogue import (
     iso,
     routing_key,
 )
-from automation.application.ports import EventPublisher, OutgoingEvent
+from automation.application.ports import EventPublisher, Leadership, OutgoingEvent
 from projections.runtime import (
     EventSource,
     Notification,
@@ -74,8 +78,10 @@ class Relay:
         views: Database,
         publisher: EventPublisher,
         owner_of: OwnerLookup,
+        leadership: Leadership,
         batch_size: int = 500,
     ) -> None:
+        self.leadership = leadership
         self.source = source
         self.views = views
         self.publisher = publisher
@@ -103,7 +109,10 @@ class Relay:
             advance_position(tx, RELAY_POSITION, old, new)
 
     async def step(self) -> int:
-        """Publish the next batch; returns how many events it published."""
+        """Publish the next batch; returns how many events it published (none while
+        another copy leads)."""
+        if not await anyio.to_thread.run_sync(self.leadership.is_leader):
+            return 0
         start = await anyio.to_thread.run_sync(self.position)
         events, end = await anyio.to_thread.run_sync(self._prepare, start)
         if not events:
@@ -133,3 +142,4 @@ class Relay:
             )
             for task in pending:
                 task.cancel()
+        await anyio.to_thread.run_sync(self.leadership.release)

@@ -13,8 +13,11 @@ from typing import Any
 import aio_pika
 import anyio.to_thread
 import orjson
+import psycopg
 import pytest
 
+from automation.adapters.leadership import FileLeadership, PostgresLeadership
+from automation.application.ports import Leadership
 from automation.bootstrap import Services, build
 from automation.config import Settings
 from automation.domain.estimate import PendingWork
@@ -155,3 +158,59 @@ async def test_a_relay_killed_mid_run_skips_nothing_after_restart(
             seen.add(message["id"])
             first_seen.setdefault(message["subject"], []).append(int(message["sequence"]))
     assert all(seq == sorted(seq) for seq in first_seen.values())
+
+
+def end_session(leadership: Leadership, settings: Settings) -> None:
+    """What the leader's crash does to its lock: on PostgreSQL its session ends (here from
+    another connection, so the leader is not told); a file lock is freed with the
+    process's descriptors."""
+    if isinstance(leadership, PostgresLeadership):
+        session = getattr(leadership, "_conn", None)
+        assert session is not None
+        assert settings.database_url
+        with psycopg.connect(settings.database_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (session.info.backend_pid,))
+    else:
+        assert isinstance(leadership, FileLeadership)
+        leadership.release()
+
+
+@pytest.mark.anyio
+async def test_of_two_relays_only_the_leader_publishes_and_the_other_takes_over(
+    wired: Services, rabbit_settings: Settings
+) -> None:
+    """Two relays on one store, stepping side by side: each event goes out once (without
+    the election both read the same position and publish the same batch). When the
+    leader's database session ends, as at a crash, the other one takes over from the
+    tracked position: nothing is skipped."""
+    assert rabbit_settings.amqp_url
+    second = build(rabbit_settings)
+    try:
+        leader, standby = wired.relay, second.relay
+        assert leader is not None
+        assert standby is not None
+        assert await anyio.to_thread.run_sync(leader.leadership.is_leader)  # the first to ask
+        async with Subscriber(rabbit_settings.amqp_url, rabbit_settings.events_exchange) as sub:
+            for _ in range(3):
+                await anyio.to_thread.run_sync(run_some_runs, wired, 2)
+                await asyncio.gather(leader.step(), standby.step())
+                await asyncio.gather(standby.step(), leader.step())
+            stored = wired.app.recorder.max_notification_id() or 0
+            await sub.wait_for_ids(stored)
+            assert await anyio.to_thread.run_sync(leader.leadership.is_leader)
+            assert not await anyio.to_thread.run_sync(standby.leadership.is_leader)
+
+            end_session(leader.leadership, rabbit_settings)
+            await anyio.to_thread.run_sync(run_some_runs, wired, 2)
+            while await standby.step() or await leader.step():
+                pass
+            assert await anyio.to_thread.run_sync(standby.leadership.is_leader)
+            assert not await anyio.to_thread.run_sync(leader.leadership.is_leader)
+            stored = wired.app.recorder.max_notification_id() or 0
+            await sub.wait_for_ids(stored)
+            await asyncio.sleep(0.3)  # time for a duplicate, had one been published
+        ids = [m["id"] for m in sub.messages]
+        assert len(ids) == len(set(ids)) == stored
+        assert [int(m["sequence"]) for m in sub.messages] == list(range(1, stored + 1))
+    finally:
+        second.close()

@@ -107,6 +107,18 @@ class EventPublisher(Protocol):
     async def close(self) -> None: ...
 
 
+class Leadership(Protocol):
+    """Which one of several copies of a role does its work: the one holding a lock that
+    only one process can hold, and that is freed when that process dies."""
+
+    def is_leader(self) -> bool:
+        """Whether this process holds the lock, taking it if it is free. Blocking I/O: call
+        it from a thread."""
+        ...
+
+    def release(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class BatchReceipt:
     """What one batch of a stage did: stored with its outputs, so a redelivered batch
