@@ -14,7 +14,12 @@ the window themselves (a batch's record dispatches the next ones in the same sav
 dispatched nothing: a stage with a delay between batches, the end of a stage, the review
 gate. A batch already in flight is sent again only when its message may be lost: its
 watchdog time has passed since it was last sent, or the run was resumed since (a paused
-run's workers skip its queued batches).
+run's workers skip its queued batches), or it was last sent before this orchestrator
+started. That last case is a restart: on the in-process bus every message went with the
+old process, and on RabbitMQ a worker that died between its record's save and its sends
+took the new batches' messages with it. So on start the orchestrator sends every running
+run's batches in flight once, at once, rather than after the watchdog; a batch whose
+message did survive is then delivered twice, which its receipt makes harmless.
 """
 
 from __future__ import annotations
@@ -160,6 +165,8 @@ class Orchestrator:
         # Runs with batches whose send failed, and when to try sending them again.
         self._resend: dict[UUID, float] = {}
         self.poll_interval = poll_interval
+        # When this orchestrator started (set by ``run``): a batch not sent since may be lost.
+        self._started_at = -math.inf
         # The orchestrator's log position as this process last read or wrote it; the
         # write that moves it checks it, so a stale copy costs a re-read, never an event.
         self._position: int | None = None
@@ -277,9 +284,44 @@ class Orchestrator:
 
     def _lost(self, flight: InFlight, now: float, resumed: float | None) -> bool:
         """Whether a batch in flight should be sent again: nothing came back within the
-        watchdog time since it was last sent, or the run was resumed after that."""
+        watchdog time since it was last sent, the run was resumed after that, or it was
+        last sent before this orchestrator started."""
         sent = self._last_sent(flight)
-        return now - sent >= self.watchdog or (resumed is not None and resumed > sent)
+        return (
+            now - sent >= self.watchdog
+            or (resumed is not None and resumed > sent)
+            or sent < self._started_at
+        )
+
+    def _running_runs(self) -> list[UUID]:
+        with self.views.read() as tx:
+            rows = tx.fetchall("SELECT run_id FROM run_steps WHERE due_at IS NOT NULL")
+        return [UUID(str(r[0])) for r in rows]
+
+    async def resend_in_flight(self) -> int:
+        """Send every running run's batches in flight that this orchestrator has not sent
+        (on start: all of them); how many were sent. A run that fails to send is tried
+        again about a second later, as in ``fire``."""
+        sent = 0
+        for run_id in await anyio.to_thread.run_sync(self._running_runs):
+            flights = await anyio.to_thread.run_sync(self.app.batches_in_flight, run_id)
+            now = self.app.clock.now().timestamp()
+            lost = [f.work for f in flights if self._lost(f, now, None)]
+            results = await asyncio.gather(
+                *(self.bus.send(WORK_QUEUE, w.as_body(), w.message_id) for w in lost),
+                return_exceptions=True,
+            )
+            for work, result in zip(lost, results, strict=True):
+                if isinstance(result, BaseException):
+                    self._sent[work.message_id] = -math.inf
+                    self._resend[run_id] = now + RESEND_AFTER_S
+                    self._due_by(now + RESEND_AFTER_S)
+                else:
+                    self._sent[work.message_id] = now
+                    sent += 1
+        if sent:
+            log.info("sent %d batch(es) in flight again after a start", sent)
+        return sent
 
     def _forget(self, event: Any) -> None:
         name = type(event).__name__
@@ -290,15 +332,18 @@ class Orchestrator:
             for message_id in [m for m in self._sent if m.startswith(prefix)]:
                 del self._sent[message_id]
 
-    async def step(self) -> int:
-        """Follow the log, then fire every due step; how much was done."""
+    async def follow_all(self, batch_size: int = 500) -> int:
+        """Follow the log to its end; how many events were followed."""
         done = 0
-        batch_size = 500
         while True:
             count = await anyio.to_thread.run_sync(self.follow, batch_size)
             done += count
             if count < batch_size:  # a short read reached the end of the log
-                break
+                return done
+
+    async def step(self) -> int:
+        """Follow the log, then fire every due step; how much was done."""
+        done = await self.follow_all()
         now = self.app.clock.now()
         due: list[tuple[UUID, int | None]] = list(await anyio.to_thread.run_sync(self.due, now))
         # Runs whose work messages could not be sent (the broker was away): try again
@@ -319,6 +364,12 @@ class Orchestrator:
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
+        self._started_at = self.app.clock.now().timestamp()
+        try:
+            await self.follow_all()  # every running run has its row first
+            await self.resend_in_flight()
+        except Exception:
+            log.exception("sending the batches in flight again failed; the watchdog will")
         while not stop.is_set():
             self.wake.clear()
             try:

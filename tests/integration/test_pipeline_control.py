@@ -332,6 +332,16 @@ async def test_a_delay_between_batches_survives_a_restart(stack: Settings) -> No
 # --- the watchdog --------------------------------------------------------------------------
 
 
+def dispatched_unsent(services: Services, run_id: UUID) -> BatchWork:
+    """The orchestrator's decision taken and recorded, the run's first batch dispatched,
+    but its message lost: never sent."""
+    for _ in range(5):
+        outcome = services.app.advance_run(run_id, services.pipeline)
+        if isinstance(outcome, Dispatch) and outcome.new:
+            return outcome.new[0]
+    raise AssertionError("no batch was dispatched")
+
+
 async def test_a_lost_work_message_is_sent_again_by_the_watchdog(stack: Settings) -> None:
     clock = MovableClock()
     services = build(stack.model_copy(update={"batch_watchdog": 1.0}), clock=clock)
@@ -341,14 +351,7 @@ async def test_a_lost_work_message_is_sent_again_by_the_watchdog(stack: Settings
         account_id, site_id = site_with_keywords(services, KEYWORDS)
         balance_before = services.app.balance(account_id)
         run_id = start(services, account_id, site_id)
-        # The orchestrator's decision is taken and recorded, but its message is lost.
-        work: BatchWork | None = None
-        for _ in range(5):
-            outcome = services.app.advance_run(run_id, services.pipeline)
-            if isinstance(outcome, Dispatch) and outcome.new:
-                work = outcome.new[0]
-                break
-        assert work is not None
+        work = dispatched_unsent(services, run_id)
         assert (work.stage, work.batch) == (1, 1)
         services.orchestrator.follow()
 
@@ -372,6 +375,40 @@ async def test_a_lost_work_message_is_sent_again_by_the_watchdog(stack: Settings
         check_exactly_once(services, account_id, site_id, run_id, balance_before)
     finally:
         services.close()
+
+
+async def test_a_restart_sends_the_batches_in_flight_at_once(stack: Settings) -> None:
+    """A process dies with a batch dispatched (saved) but its message not sent, or sent
+    over the in-process bus, which goes with the process. The restarted orchestrator sends
+    it at once, long before the watchdog (300 s here), and it is processed once."""
+    services = build(stack)
+    try:
+        account_id, site_id = site_with_keywords(services, KEYWORDS)
+        balance_before = services.app.balance(account_id)
+        run_id = start(services, account_id, site_id)
+        work = dispatched_unsent(services, run_id)
+    finally:
+        services.close()  # the process goes away, the message never sent
+
+    restarted = build(stack)
+    try:
+        assert restarted.settings.batch_watchdog == 300
+        restarted.start_following()
+        restarted.projector.start(poll_interval=0.2)
+        roles = BackgroundRoles(restarted, orchestrator=True, workers=True)
+        await roles.start()
+        try:
+            run = await until_ended(restarted, account_id, run_id, limit=30)
+        finally:
+            await roles.stop()
+        assert run.status.value == "completed", run.error
+        dispatched = [(e.stage, e.batch) for e in named(restarted, run_id, "BatchDispatched")]
+        assert dispatched.count((work.stage, work.batch)) == 1  # sent again, not dispatched anew
+        completed = [(e.stage, e.batch) for e in named(restarted, run_id, "BatchCompleted")]
+        assert completed.count((work.stage, work.batch)) == 1
+        check_exactly_once(restarted, account_id, site_id, run_id, balance_before)
+    finally:
+        restarted.close()
 
 
 # --- a broker that refuses a send ----------------------------------------------------------

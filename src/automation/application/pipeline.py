@@ -73,6 +73,13 @@ class Dispatch:
     resumed_at: datetime | None = None
 
 
+def _in_flight(run: AutomationRun) -> list[InFlight]:
+    return [
+        InFlight(BatchWork(run.id, run.site_id, f["stage"], f["batch"], f["item_ids"]), f["at"])
+        for f in run.in_flight.values()
+    ]
+
+
 IDLE = "idle"  # nothing to do until the run changes (paused, ended)
 MOVED = "moved"  # the run changed; its next event tells the orchestrator what comes next
 
@@ -126,13 +133,7 @@ class PipelineCommands(AppBase):
             else:
                 config = SiteConfig.from_dict(run.config)
                 width = 1 if config.within_stage_delay > 0 else max(1, window)
-                earlier = [
-                    InFlight(
-                        BatchWork(run.id, run.site_id, f["stage"], f["batch"], f["item_ids"]),
-                        f["at"],
-                    )
-                    for f in run.in_flight.values()
-                ]
+                earlier = _in_flight(run)
                 new = self._dispatch(run, store, config.batch_size(stage), width, now)
                 if new:
                     self._save(run)
@@ -163,6 +164,12 @@ class PipelineCommands(AppBase):
             batch = run.dispatch_batch(stage, chunk, now, width)
             new.append(BatchWork(run.id, run.site_id, stage, batch, chunk))
         return new
+
+    def batches_in_flight(self, run_id: UUID) -> list[InFlight]:
+        """The running run's batches dispatched and not yet recorded (none for a run that
+        is paused or has ended: a resume sends its batches again)."""
+        run = self._get(AutomationRun, run_id, RunNotFoundError, to_change=False)
+        return _in_flight(run) if run.status is RunStatus.RUNNING else []
 
     def batch_is_due(self, work: BatchWork) -> bool:
         """Whether a worker should process this batch now: it is one of the run's batches

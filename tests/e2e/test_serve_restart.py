@@ -1,0 +1,236 @@
+"""`automation serve` killed in the middle of a run, then started again: the run goes on
+from where it was, and ends with exactly what an uninterrupted run of the same work makes.
+
+Black-box: the server is a real process (on the embedded default, and on PostgreSQL with
+RabbitMQ), killed with SIGKILL, so nothing gets a chance to tidy up. Two sites get the same
+keywords and config; the first one's run is killed and resumed by the restart, the second
+one's runs undisturbed. The local AI provider is deterministic, so every listing, every
+stage's counts and credits, and the charge must come out the same, and the killed run's
+event history must still record each batch once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from automation.config import Settings
+from tests.conftest import Api, free_port, settings_env
+from tests.integration import test_pipeline
+from tests.integration.test_pipeline import KEYWORDS
+
+AUTOMATION = "/api/v1/automation"
+ADMIN = [sys.executable, "-m", "automation.cli", "admin"]
+CREDITS = 1_000_000
+# Pauses between stages make the run last a few seconds, so the kill lands in its middle
+# (and a due step has to survive the restart).
+CONFIG = {
+    "within_stage_delay": 0,
+    "between_stage_delay": 1,
+    "stage_1_batch_size": 7,
+    "stage_2_batch_size": 2,
+    "stage_3_batch_size": 3,
+    "stage_4_batch_size": 2,
+    "stage_5_batch_size": 2,
+    "stage_6_batch_size": 3,
+}
+LISTINGS = {
+    "/api/v1/planner/keywords": ("keyword", "status"),
+    "/api/v1/planner/clusters": ("name", "status"),
+    "/api/v1/planner/ideas": ("title", "status"),
+    "/api/v1/writer/tasks": ("title", "status"),
+    "/api/v1/writer/content": ("title", "status", "word_count"),
+    "/api/v1/writer/images": ("status",),
+}
+
+
+# The embedded default, or PostgreSQL with RabbitMQ (both variables set), as in
+# test_pipeline: pytest finds fixtures by their names in this module.
+stack = test_pipeline.stack
+backend = test_pipeline.backend
+
+
+class Serve:
+    """``automation serve`` as its own process, on a port of its own."""
+
+    def __init__(self, settings: Settings, log: Path) -> None:
+        self.env = settings_env(settings)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "automation.cli", "serve", "--port", str(self.port)],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.process.poll() is None, self.log.read_text()[-3000:]
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "serve did not come up"
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+@pytest.fixture
+def serve(stack: Settings, tmp_path: Path) -> Iterator[Serve]:
+    server = Serve(stack, tmp_path / "serve.log")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def ok(answer: httpx.Response, status: int = 200) -> Any:
+    assert answer.status_code == status, answer.text
+    return answer.json()
+
+
+def open_account(serve: Serve) -> Api:
+    done = subprocess.run(
+        [*ADMIN, "create-account", "Acme", "--credits", str(CREDITS)],
+        env=serve.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    opened = json.loads(done.stdout.strip().splitlines()[-1])
+    return Api(serve.url, opened["token"], opened["account_id"])
+
+
+def prepared_site(api: Api, name: str) -> str:
+    site = api.site(name)
+    ok(api.keywords(site, KEYWORDS), 201)
+    ok(api.put(f"{AUTOMATION}/update_config", CONFIG, site_id=site))
+    return site
+
+
+def current(api: Api, site: str) -> dict[str, Any] | None:
+    run: dict[str, Any] | None = ok(api.get(f"{AUTOMATION}/current_run", site_id=site))["run"]
+    return run
+
+
+def ended(api: Api, site: str, run_id: str, timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = ok(api.get(f"{AUTOMATION}/history", site_id=site))["runs"]
+        if runs and runs[0]["run_id"] == run_id and runs[0]["status"] != "running":
+            latest: dict[str, Any] = runs[0]
+            return latest
+        assert time.monotonic() < deadline, f"the run did not end: {runs[:1]}"
+        time.sleep(0.1)
+
+
+def state(api: Api, run_id: str) -> dict[str, Any]:
+    """The run folded from its whole stored history."""
+    run: dict[str, Any] = ok(api.get(f"{AUTOMATION}/runs/{run_id}/state"))["run"]
+    return run
+
+
+def events(api: Api, run_id: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    while True:
+        page = ok(
+            api.get(f"{AUTOMATION}/runs/{run_id}/events", after_version=len(found), limit=1000)
+        )
+        if not page["events"]:
+            return found
+        found += page["events"]
+
+
+def made(api: Api, site: str) -> dict[str, Counter[tuple[Any, ...]]]:
+    """Every listing of the site, as a multiset of the fields that do not name ids."""
+    listings: dict[str, Counter[tuple[Any, ...]]] = {}
+    for path, fields in LISTINGS.items():
+        body = ok(api.get(path, site_id=site, limit=1000))
+        assert body["count"] == len(body["results"])
+        listings[path] = Counter(tuple(item[f] for f in fields) for item in body["results"])
+    return listings
+
+
+def test_a_run_survives_serve_being_killed_and_ends_as_an_undisturbed_one(serve: Serve) -> None:
+    serve.start()
+    api = open_account(serve)
+    killed_site, calm_site = prepared_site(api, "Killed"), prepared_site(api, "Calm")
+
+    run_id = ok(api.run_now(killed_site), 202)["run_id"]
+    deadline = time.monotonic() + 30
+    while True:  # in the middle: some of the work done, much of it not
+        run = current(api, killed_site)
+        assert run is not None, "the run ended before the kill"
+        if run["current_stage"] >= 2:
+            assert run["current_stage"] < 6, run  # stages and their delays still to come
+            break
+        assert time.monotonic() < deadline, run
+        time.sleep(0.05)
+    serve.kill()
+    serve.start()
+    assert ended(api, killed_site, run_id)["status"] == "completed"
+
+    calm_id = ok(api.run_now(calm_site), 202)["run_id"]
+    assert ended(api, calm_site, calm_id)["status"] == "completed"
+
+    # The same work made, and read the same, through every listing.
+    assert made(api, killed_site) == made(api, calm_site)
+    killed, calm = state(api, run_id), state(api, calm_id)
+    assert [
+        (s["stage"], s["status"], s["processed"], s["created"], s["credits_used"])
+        for s in killed["stages"]
+    ] == [
+        (s["stage"], s["status"], s["processed"], s["created"], s["credits_used"])
+        for s in calm["stages"]
+    ]
+    assert killed["total_credits_used"] == calm["total_credits_used"] > 0
+
+    # Charged once each: the balance fell by exactly what the two runs used.
+    balance = ok(api.get(f"{AUTOMATION}/estimate", site_id=calm_site))["current_balance"]
+    assert balance == CREDITS - killed["total_credits_used"] - calm["total_credits_used"]
+
+    # The killed run's history: contiguous versions, each batch recorded once, and its
+    # credits events adding up to what it used.
+    history = events(api, run_id)
+    assert [e["version"] for e in history] == list(range(1, len(history) + 1))
+    recorded = [
+        (e["data"]["stage"], e["data"]["batch"]) for e in history if e["type"] == "BatchCompleted"
+    ]
+    assert len(recorded) == len(set(recorded))
+    dispatched = {
+        (e["data"]["stage"], e["data"]["batch"]) for e in history if e["type"] == "BatchDispatched"
+    }
+    assert set(recorded) == dispatched
+    consumed = sum(e["data"]["amount"] for e in history if e["type"] == "CreditsConsumed")
+    assert consumed == killed["total_credits_used"]
+    assert sum(1 for e in history if e["type"] == "RunCompleted") == 1
