@@ -10,6 +10,7 @@ event history must still record each batch once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -21,7 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import httpx
+import orjson
 import pytest
 
 from automation.config import Settings
@@ -113,6 +116,55 @@ def serve(stack: Settings, tmp_path: Path) -> Iterator[Serve]:
         server.stop()
 
 
+class ExchangeQueue:
+    """Another service's queue on the events exchange, bound before the server starts, so
+    it keeps every CloudEvent published while the test runs, the kill included."""
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.amqp_url
+        self.url, self.exchange = settings.amqp_url, settings.events_exchange
+        self.name = f"{settings.queue_prefix}acceptance"
+
+    async def _channel(self) -> tuple[Any, Any]:
+        connection = await aio_pika.connect(self.url, timeout=10)
+        return connection, await connection.channel()
+
+    def bind(self) -> None:
+        async def bind() -> None:
+            connection, channel = await self._channel()
+            async with connection:
+                exchange = await channel.declare_exchange(
+                    self.exchange, aio_pika.ExchangeType.TOPIC, durable=True
+                )
+                queue = await channel.declare_queue(self.name, durable=True)
+                await queue.bind(exchange, routing_key="#")
+
+        asyncio.run(bind())
+
+    def drain(self, wanted: set[str], timeout: float = 30) -> list[dict[str, Any]]:
+        """Every message in the queue, in arrival order, until ``wanted`` ids arrived."""
+
+        async def drain() -> list[dict[str, Any]]:
+            connection, channel = await self._channel()
+            messages: list[dict[str, Any]] = []
+            async with connection:
+                queue = await channel.get_queue(self.name)
+                deadline = asyncio.get_running_loop().time() + timeout
+                while not wanted <= {m["id"] for m in messages}:
+                    message = await queue.get(fail=False)
+                    if message is None:
+                        assert asyncio.get_running_loop().time() < deadline, "events missing"
+                        await asyncio.sleep(0.1)
+                        continue
+                    await message.ack()
+                    messages.append(orjson.loads(message.body))
+                await queue.delete(if_unused=False, if_empty=False)
+                await channel.exchange_delete(self.exchange)
+            return messages
+
+        return asyncio.run(drain())
+
+
 def ok(answer: httpx.Response, status: int = 200) -> Any:
     assert answer.status_code == status, answer.text
     return answer.json()
@@ -181,7 +233,12 @@ def made(api: Api, site: str) -> dict[str, Counter[tuple[Any, ...]]]:
     return listings
 
 
-def test_a_run_survives_serve_being_killed_and_ends_as_an_undisturbed_one(serve: Serve) -> None:
+def test_a_run_survives_serve_being_killed_and_ends_as_an_undisturbed_one(
+    serve: Serve, stack: Settings
+) -> None:
+    exchange = ExchangeQueue(stack) if stack.amqp_url else None
+    if exchange is not None:
+        exchange.bind()
     serve.start()
     api = open_account(serve)
     killed_site, calm_site = prepared_site(api, "Killed"), prepared_site(api, "Calm")
@@ -234,3 +291,14 @@ def test_a_run_survives_serve_being_killed_and_ends_as_an_undisturbed_one(serve:
     consumed = sum(e["data"]["amount"] for e in history if e["type"] == "CreditsConsumed")
     assert consumed == killed["total_credits_used"]
     assert sum(1 for e in history if e["type"] == "RunCompleted") == 1
+
+    if exchange is not None:
+        # Another service saw every event of the killed run as a CloudEvent: duplicates
+        # (republished after the kill) identical, first arrivals in version order.
+        published = exchange.drain({e["id"] for e in history})
+        first: dict[str, dict[str, Any]] = {}
+        for message in published:
+            assert first.setdefault(message["id"], message) == message
+        of_run = [m for m in first.values() if m["subject"] == run_id]
+        assert [m["id"] for m in of_run] == [e["id"] for e in history]
+        assert all(m["type"].startswith("automation.") for m in of_run)
