@@ -8,8 +8,9 @@ The message is acknowledged only after the batch's events are committed.
 A worker that sends work (``dispatch_through``) also keeps its run's stage busy: the
 record of its batch dispatches the stage's next batches in the same save (their inputs
 are stored before they are sent, as the orchestrator does), and it sends them before its
-own message is acknowledged. A crash between the save and the sends loses only messages,
-which the orchestrator's watchdog sends again.
+own message is acknowledged. A crash between the save and the sends loses only messages:
+the unacknowledged message comes again, finds its batch recorded, and its worker sends
+the batches that record dispatched (those still in flight) instead of the dead one.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class StageWorker:
 
     async def __call__(self, message: WorkMessage) -> None:
         work = BatchWork.from_body(message.body)
-        follow_ups = await anyio.to_thread.run_sync(self.process, work)
+        follow_ups = await anyio.to_thread.run_sync(self.process, work, message.redelivered)
         if follow_ups and self._bus is not None:
             await self._send(self._bus, follow_ups)
 
@@ -53,8 +54,8 @@ class StageWorker:
     async def _send(bus: WorkBus, batches: list[BatchWork]) -> None:
         """Send the new batches before this message's ack, trying again for a few seconds
         while the broker is away (the connection heals by itself). If they still cannot go,
-        the message is handed back; its redelivery finds its batch recorded and is
-        dropped, and the orchestrator's watchdog sends the new batches later."""
+        the message is handed back; its redelivery finds its batch recorded and sends
+        them again (see ``process``)."""
         waiting = list(batches)
         for attempt in range(SEND_ATTEMPTS):
             results = await asyncio.gather(
@@ -71,11 +72,19 @@ class StageWorker:
             waiting = failed
             await asyncio.sleep(SEND_BACKOFF_S * 2**attempt)
 
-    def process(self, work: BatchWork) -> list[BatchWork]:
-        """Process one batch; the batches its record dispatched, for the caller to send."""
+    def process(self, work: BatchWork, redelivered: bool = False) -> list[BatchWork]:
+        """Process one batch; the batches its record dispatched, for the caller to send.
+
+        A batch delivered again that is already recorded is not processed again; when a
+        worker refills, the batches its record dispatched and still in flight are sent
+        again, since the worker that recorded it may have died before sending them."""
         if not self.app.batch_is_due(work):
-            log.info("batch %s is not due (done, paused or ended); skipped", work.message_id)
-            return []
+            again = self.app.dispatched_with(work) if redelivered and self._bus else []
+            if again:
+                log.info("batch %s came again, recorded: sending its follow-ups", work.message_id)
+            else:
+                log.info("batch %s is not due (done, paused or ended); skipped", work.message_id)
+            return again
         try:
             receipt = self.runner.run_batch(
                 work.site_id,

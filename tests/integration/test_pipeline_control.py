@@ -411,6 +411,50 @@ async def test_a_restart_sends_the_batches_in_flight_at_once(stack: Settings) ->
         restarted.close()
 
 
+async def test_a_worker_lost_after_its_record_has_its_follow_ups_sent_by_the_next(
+    stack: Settings,
+) -> None:
+    """A worker records its batch, and that save dispatches the stage's next batches, but
+    it fails before it sends them (it might as well have died). Its message comes again;
+    the batch is recorded, so it is not processed twice, and the worker that has it sends
+    the batches that record dispatched. The orchestrator runs throughout with its watchdog
+    at 300 s, so without those sends the run would stall."""
+    services = build(stack)
+    try:
+        services.start_following()
+        services.projector.start(poll_interval=0.2)
+        account_id, site_id = site_with_keywords(
+            services, KEYWORDS, config={**FEW_BATCHES, "stage_1_batch_size": 1}
+        )
+        balance_before = services.app.balance(account_id)
+        worker = services.worker
+        send = worker._send
+        lost: list[list[str]] = []
+
+        async def lost_once(bus: Any, batches: list[BatchWork]) -> None:
+            if not lost:
+                lost.append([w.message_id for w in batches])
+                raise ConnectionError("the worker is gone before its sends")
+            await send(bus, batches)
+
+        worker._send = lost_once  # type: ignore[method-assign]
+        roles = BackgroundRoles(services, orchestrator=True, workers=True)
+        await roles.start()
+        try:
+            run_id = start(services, account_id, site_id)
+            run = await until_ended(services, account_id, run_id, limit=30)
+        finally:
+            await roles.stop()
+        assert lost
+        assert lost[0]  # the lost sends were follow-ups the record had dispatched
+        assert run.status.value == "completed", run.error
+        completed = [(e.stage, e.batch) for e in named(services, run_id, "BatchCompleted")]
+        assert len(completed) == len(set(completed))
+        check_exactly_once(services, account_id, site_id, run_id, balance_before)
+    finally:
+        services.close()
+
+
 # --- a broker that refuses a send ----------------------------------------------------------
 
 

@@ -40,7 +40,8 @@ class InProcessWorkBus:
             try:
                 await handler(message)
             except asyncio.CancelledError:
-                pending.put_nowait(message)  # handed back, as RabbitMQ would on a lost channel
+                # Handed back, as RabbitMQ would on a lost channel.
+                pending.put_nowait(replace(message, redelivered=True))
                 raise
             except Exception:
                 attempts = message.delivery_count + 1
@@ -60,7 +61,7 @@ class InProcessWorkBus:
                         attempts,
                         exc_info=True,
                     )
-                    pending.put_nowait(replace(message, delivery_count=attempts))
+                    pending.put_nowait(replace(message, delivery_count=attempts, redelivered=True))
             finally:
                 self._busy.discard(task)
 

@@ -187,7 +187,9 @@ class RabbitWorkBus:
             DEAD_LETTERED.labels(queue).inc()
             await incoming.reject(requeue=False)
             return
-        message = WorkMessage(queue, body, incoming.message_id or "", count)
+        message = WorkMessage(
+            queue, body, incoming.message_id or "", count, bool(incoming.redelivered)
+        )
         try:
             await handler(message)
         except asyncio.CancelledError:

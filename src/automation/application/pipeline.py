@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from automation.application.base import AppBase, Written
@@ -170,6 +171,23 @@ class PipelineCommands(AppBase):
         is paused or has ended: a resume sends its batches again)."""
         run = self._get(AutomationRun, run_id, RunNotFoundError, to_change=False)
         return _in_flight(run) if run.status is RunStatus.RUNNING else []
+
+    def dispatched_with(self, work: BatchWork) -> list[BatchWork]:
+        """The batches still in flight that the save recording ``work`` dispatched (a
+        worker's refill): for a message delivered again after its batch was recorded, whose
+        first worker may have died before it sent them. They share the record's time."""
+        run = self._get(AutomationRun, work.run_id, RunNotFoundError, to_change=False)
+        if run.status is not RunStatus.RUNNING or not run.has_recorded(work.stage, work.batch):
+            return []
+        recorded_at: datetime | None = None
+        for stored in self.events.get(work.run_id, desc=True):
+            event: Any = stored  # the event classes are made by the @event decorator
+            if type(event).__name__ == "BatchCompleted" and (
+                (event.stage, event.batch) == (work.stage, work.batch)
+            ):
+                recorded_at = event.at
+                break
+        return [f.work for f in _in_flight(run) if f.dispatched_at == recorded_at]
 
     def batch_is_due(self, work: BatchWork) -> bool:
         """Whether a worker should process this batch now: it is one of the run's batches

@@ -54,12 +54,15 @@ class ContentStore(Protocol):
 
 @dataclass(frozen=True)
 class WorkMessage:
-    """A unit of work on a queue. ``message_id`` is stable across redeliveries."""
+    """A unit of work on a queue. ``message_id`` is stable across redeliveries;
+    ``redelivered`` says it was handed to a consumer before, which did not acknowledge it
+    (it failed, or died)."""
 
     queue: str
     body: dict[str, object]
     message_id: str
     delivery_count: int = 0
+    redelivered: bool = False
 
 
 class WorkHandler(Protocol):
