@@ -66,13 +66,14 @@ class LogsProjection(Projection):
         self.apply_all(tx, [Notification(position, "", event)])
 
     def apply_all(self, tx: Tx, notes: Sequence[Notification]) -> None:
-        """The batch's lines in one statement."""
+        """The batch's lines, ``ROWS_PER_INSERT`` to a statement."""
         rows = [row for note in notes if (row := _row(note.event)) is not None]
-        if rows:
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            chunk = rows[start : start + ROWS_PER_INSERT]
             tx.execute(
                 "INSERT INTO run_logs (run_id, seq, line) VALUES "
-                + ", ".join(["(?, ?, ?)"] * len(rows)),
-                [value for row in rows for value in row],
+                + ", ".join(["(?, ?, ?)"] * len(chunk)),
+                [value for row in chunk for value in row],
             )
 
     def bulk(self) -> Bulk:
@@ -80,6 +81,8 @@ class LogsProjection(Projection):
 
 
 COLUMNS = ("run_id", "seq", "line")
+# Three parameters a row, under the 999 that SQLite builds before 3.32 allow a statement.
+ROWS_PER_INSERT = 300
 FLUSH_ROWS = 20_000  # lines a rebuild holds before handing them out to be written
 
 
