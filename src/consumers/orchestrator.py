@@ -25,6 +25,7 @@ message did survive is then delivered twice, which its receipt makes harmless.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from datetime import datetime
@@ -35,7 +36,7 @@ import anyio.to_thread
 
 from automation.adapters.sql import Database, Tx
 from automation.application.app import AutomationApp
-from automation.application.pipeline import MOVED, Dispatch, InFlight
+from automation.application.pipeline import MOVED, BatchWork, Dispatch, InFlight
 from automation.application.ports import PipelineStore, WorkBus
 from projections.run_document import is_run_event
 from projections.runtime import (
@@ -251,22 +252,7 @@ class Orchestrator:
             now = self.app.clock.now().timestamp()
             resumed = outcome.resumed_at.timestamp() if outcome.resumed_at else None
             again = [f.work for f in outcome.in_flight if self._lost(f, now, resumed)]
-            sending = [*again, *outcome.new]  # the oldest first
-            # Sent side by side: each send waits for the broker's confirm.
-            results = await asyncio.gather(
-                *(self.bus.send(WORK_QUEUE, w.as_body(), w.message_id) for w in sending),
-                return_exceptions=True,
-            )
-            failures = [r for r in results if isinstance(r, BaseException)]
-            for work, result in zip(sending, results, strict=True):
-                # A batch whose send failed counts as lost: it goes at the next try.
-                self._sent[work.message_id] = (
-                    -math.inf if isinstance(result, BaseException) else now
-                )
-            if failures:
-                self._resend[run_id] = now + RESEND_AFTER_S
-                self._due_by(now + RESEND_AFTER_S)
-                raise failures[0]
+            await self._send(run_id, [*again, *outcome.new], now)  # the oldest first
             oldest = min((self._last_sent(f) for f in outcome.in_flight), default=now)
             rearm = oldest + self.watchdog
         if settle and version is not None:
@@ -274,6 +260,22 @@ class Orchestrator:
             self._due_by(rearm)
         else:
             self._due_by(self.app.clock.now().timestamp())  # follow its new events at once
+
+    async def _send(self, run_id: UUID, batches: list[BatchWork], now: float) -> None:
+        """Send a run's batches side by side (each send waits for the broker's confirm).
+        A batch whose send failed counts as lost, and the run is tried again about a
+        second later; the first failure is raised."""
+        results = await asyncio.gather(
+            *(self.bus.send(WORK_QUEUE, w.as_body(), w.message_id) for w in batches),
+            return_exceptions=True,
+        )
+        for work, result in zip(batches, results, strict=True):
+            self._sent[work.message_id] = -math.inf if isinstance(result, BaseException) else now
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            self._resend[run_id] = now + RESEND_AFTER_S
+            self._due_by(now + RESEND_AFTER_S)
+            raise failures[0]
 
     def _due_by(self, at: float | None) -> None:
         if at is not None:
@@ -300,25 +302,16 @@ class Orchestrator:
 
     async def resend_in_flight(self) -> int:
         """Send every running run's batches in flight that this orchestrator has not sent
-        (on start: all of them); how many were sent. A run that fails to send is tried
-        again about a second later, as in ``fire``."""
+        (on start: all of them); how many were sent. A run whose sends fail is tried again
+        about a second later, as in ``fire``."""
         sent = 0
         for run_id in await anyio.to_thread.run_sync(self._running_runs):
             flights = await anyio.to_thread.run_sync(self.app.batches_in_flight, run_id)
             now = self.app.clock.now().timestamp()
             lost = [f.work for f in flights if self._lost(f, now, None)]
-            results = await asyncio.gather(
-                *(self.bus.send(WORK_QUEUE, w.as_body(), w.message_id) for w in lost),
-                return_exceptions=True,
-            )
-            for work, result in zip(lost, results, strict=True):
-                if isinstance(result, BaseException):
-                    self._sent[work.message_id] = -math.inf
-                    self._resend[run_id] = now + RESEND_AFTER_S
-                    self._due_by(now + RESEND_AFTER_S)
-                else:
-                    self._sent[work.message_id] = now
-                    sent += 1
+            with contextlib.suppress(Exception):  # retried soon: see ``_send``
+                await self._send(run_id, lost, now)
+            sent += sum(1 for w in lost if self._sent[w.message_id] == now)
         if sent:
             log.info("sent %d batch(es) in flight again after a start", sent)
         return sent
