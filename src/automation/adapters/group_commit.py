@@ -22,7 +22,6 @@ far faster. Same rows, same order, same returned ids.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -38,14 +37,9 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Composable, Identifier, Literal
 
+from automation.adapters.sql import advisory_lock_key
+
 MAX_BATCH = 128
-
-
-def log_lock_key(schema: str, table: str) -> int:
-    """The advisory lock every writer of one events table takes before drawing ids: a
-    stable signed 64-bit number derived from the table's qualified name."""
-    digest = hashlib.sha256(f"{schema}.{table}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _stored(row: Any) -> dict[str, Any]:
@@ -78,7 +72,8 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         self._rendered: dict[object, str] = {}
         table = (Identifier(self.datastore.schema), Identifier(self.events_table_name))
         id_type = SQL(self.datastore.originator_id_type)
-        self.lock_key = log_lock_key(self.datastore.schema, self.events_table_name)
+        # The lock every writer of this events table takes before it draws ids.
+        self.lock_key = advisory_lock_key(self.datastore.schema, self.events_table_name)
         self._insert = SQL(
             "INSERT INTO {}.{} (originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%s::{}[], %s::bigint[], %s::text[], %s::bytea[]) "

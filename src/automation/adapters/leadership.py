@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from automation.adapters.group_commit import log_lock_key
+from automation.adapters.sql import advisory_lock_key
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class PostgresLeadership:
     def __init__(self, url: str, schema: str | None, role: str) -> None:
         self.url = url
         self.role = role
-        self.key = log_lock_key(schema or "public", f"leader of {role}")
+        self.key = advisory_lock_key(schema or "public", f"leader of {role}")
         self._conn: psycopg.Connection[Any] | None = None
         self._held = False
 

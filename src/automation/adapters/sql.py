@@ -7,6 +7,7 @@ block; readers get a connection of their own.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -184,6 +185,13 @@ class PostgresDatabase:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def advisory_lock_key(*names: str) -> int:
+    """A PostgreSQL advisory lock's key for what ``names`` name (a schema and a table, a
+    schema and a role): a stable signed 64-bit number derived from them."""
+    digest = hashlib.sha256(".".join(names).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 @contextmanager
