@@ -193,13 +193,13 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
     def _preamble(self, curs: Any) -> str:
         """Take the log's lock (the same one as the one-statement write) and queue the
         NOTIFY, in one round trip."""
-        text = self._rendered.get("preamble")
-        if text is None:
-            preamble = SQL("SELECT pg_advisory_xact_lock({}); NOTIFY {}").format(
+        return self._text(
+            "preamble",
+            lambda: SQL("SELECT pg_advisory_xact_lock({}); NOTIFY {}").format(
                 Literal(self.lock_key), Identifier(self.channel_name)
-            )
-            text = self._rendered["preamble"] = preamble.as_string(curs)
-        return text
+            ),
+            curs,
+        )
 
     def _insert_saves(self, curs: Any, batch: list[_Save], key: str, statement: Composable) -> None:
         events = [e for save in batch for e in save.events]
