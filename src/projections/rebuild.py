@@ -5,8 +5,8 @@ Both run inside one transaction, which claims the position of every chosen view 
 live projector waits on them meanwhile; claim them in the projector's order). The log is
 read once, and each event is handed to every chosen view in that single pass. A view with
 a bulk builder (``Projection.bulk``) folds its rows in memory and they are inserted once,
-at the end (lines of the logs view as they pile up); a view without one gets ``apply`` for
-every event, as the live projector would give it.
+at the end (lines of the logs view as they pile up); a view without one gets the events
+through ``apply_all``, chunk by chunk, as the live projector gives them.
 
 A rebuild empties the views' tables, applies every event up to the end of the log, and
 moves the views' positions there; readers keep seeing the old rows until it commits. A check
@@ -27,7 +27,7 @@ from projections.runtime import EventSource, Notification, Projection, claim_pos
 
 # (name, reached, end): under PASS, the log position the single pass has reached; under a
 # view's name, the rows of that view written so far and in all (0 and 0 for a view rebuilt
-# through apply(), whose rows were written during the pass).
+# through apply_all(), whose rows were written during the pass).
 Progress = Callable[[str, int, int], None]
 PASS = "events"
 
@@ -71,9 +71,7 @@ class _View:
         if notes[-1].position > self.upto:
             notes = [n for n in notes if n.position <= self.upto]
         if self.bulk is None:
-            apply = self.projection.apply
-            for note in notes:
-                apply(tx, note.event, note.position)
+            self.projection.apply_all(tx, notes)
             return
         add = self.bulk.add
         for note in notes:

@@ -162,7 +162,7 @@ def test_a_bulk_rebuild_writes_the_rows_the_live_projector_wrote(
 
 
 def through_apply(projection: Projection) -> Projection:
-    """The same view without its bulk builder: rebuilt by apply() for every event."""
+    """The same view without its bulk builder: rebuilt through apply_all(), chunk by chunk."""
     cls = type(projection)
     return type(f"{cls.__name__}ThroughApply", (cls,), {"bulk": lambda self: None})()
 
