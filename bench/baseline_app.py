@@ -6,8 +6,14 @@
   threadpool) that opens a sqlite3 connection, SELECTs one JSON row (a run document of the
   same shape as ``current_run``'s), parses it and returns it through a pydantic response
   model.
+* ``POST /naive_command`` (only with ``--postgres DSN``): the textbook durable command, the
+  least a command whose next read must see it can do. A sync ``def`` takes a pooled psycopg
+  connection and, in one transaction, INSERTs an event row and UPSERTs the run's row of a
+  read model, then commits: one commit, where an event-sourced command with its projection
+  has at least two (the events, then the view), plus reading its aggregate.
 
-Run it as ``python -m bench.baseline_app --port P --db PATH``; it is served exactly as
+Run it as ``python -m bench.baseline_app --port P --db PATH [--postgres DSN --schema S]``;
+it is served exactly as
 ``automation serve`` serves the service (``uvicorn.run``, one worker, uvloop, httptools,
 no access log, log level warning).
 """
@@ -25,9 +31,12 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, HTTPException
+from psycopg import sql
+from psycopg_pool import ConnectionPool
 from pydantic import BaseModel
 
 DB_ENV = "BENCH_NAIVE_DB"
+COMMAND_PAYLOAD = os.urandom(512)  # about the size of one stored run event
 SITE_ID = "5d0c8a63-3f3b-4b4f-9a8e-0b6d8f1f2a10"
 STAGE_NAMES = (
     "Keywords → Clusters",
@@ -128,13 +137,61 @@ def naive(site_id: str) -> CurrentRunOut:
     return CurrentRunOut(run=RunOut.model_validate(json.loads(row[0])))
 
 
+class Commands:
+    """The ``naive_command`` endpoint's PostgreSQL tables and connection pool."""
+
+    pool: ConnectionPool | None = None
+    insert_event = sql.SQL("")
+    upsert_run = sql.SQL("")
+
+    @classmethod
+    def open(cls, dsn: str, schema: str) -> None:
+        events, runs = sql.Identifier(schema, "naive_events"), sql.Identifier(schema, "naive_runs")
+        cls.pool = ConnectionPool(dsn, min_size=2, max_size=4, open=True)
+        with cls.pool.connection() as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (id bigserial PRIMARY KEY, run_id uuid, "
+                    "payload bytea)"
+                ).format(events)
+            )
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (run_id uuid PRIMARY KEY, status text)"
+                ).format(runs)
+            )
+        cls.insert_event = sql.SQL("INSERT INTO {} (run_id, payload) VALUES (%s, %s)").format(
+            events
+        )
+        cls.upsert_run = sql.SQL(
+            "INSERT INTO {} (run_id, status) VALUES (%s, 'running') "
+            "ON CONFLICT (run_id) DO UPDATE SET status = excluded.status"
+        ).format(runs)
+
+
+@app.post("/naive_command")
+def naive_command() -> dict[str, Any]:
+    if Commands.pool is None:
+        raise HTTPException(404, "started without --postgres")
+    run_id = uuid.uuid4()
+    with Commands.pool.connection() as conn:  # one transaction, committed on leaving
+        conn.execute(Commands.insert_event, (run_id, COMMAND_PAYLOAD))
+        conn.execute(Commands.upsert_run, (run_id,))
+    return {"run_id": str(run_id), "status": "running"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Serve the benchmark's baseline endpoints.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--db", type=Path, required=True, help="the naive endpoint's SQLite file")
+    parser.add_argument("--postgres", help="DSN for naive_command's tables (omit: no endpoint)")
+    parser.add_argument("--schema", default="public", help="naive_command's schema")
     args = parser.parse_args()
     seed(args.db)
+    if args.postgres:
+        Commands.open(args.postgres, args.schema)
     os.environ[DB_ENV] = str(args.db)
     # The same uvicorn settings as automation.roles uses for the service (and as
     # bench.servers.UVICORN_SETTINGS records in the results).

@@ -85,6 +85,9 @@ HTTP_TIME_LIMIT_S = 90.0  # the measured cycles stop early (and say so) past thi
 STAGE_DELAY_S = 3600
 KEYWORDS = [f"bench keyword {i}" for i in range(50)]
 HTTP_COMMANDS = ("run_now", "pause", "resume", "cancel")
+# The baselines of the HTTP part, with their methods: a constant answer, and the textbook
+# durable command (one psycopg transaction, one commit) on the same database.
+BASELINES = {"bare": "GET", "naive_command": "POST"}
 EXPECTED = {
     "run_now": (202, "running"),
     "pause": (200, "paused"),
@@ -557,8 +560,8 @@ def _command_cycle(
             samples[name].latencies.append(elapsed)
 
 
-def _bare_request(client: httpx.Client, url: str, samples: Samples | None) -> None:
-    response, elapsed = _timed_request(client, "GET", url)
+def _baseline_request(client: httpx.Client, method: str, url: str, samples: Samples | None) -> None:
+    response, elapsed = _timed_request(client, method, url)
     expect(response, 200)
     if samples is not None:
         samples.latencies.append(elapsed)
@@ -596,6 +599,7 @@ def _http_part(settings: Settings, schema: str, workdir: Path) -> dict[str, Any]
     service_port, baseline_port = free_port(), free_port()
     baseline_command = [sys.executable, "-m", "bench.baseline_app", "--port", str(baseline_port)]
     baseline_command += ["--db", str(workdir / "naive.db")]
+    baseline_command += ["--postgres", DATABASE_URL, "--schema", schema]
     with ExitStack() as stack:
         service = stack.enter_context(
             serving(
@@ -621,13 +625,16 @@ def _http_part(settings: Settings, schema: str, workdir: Path) -> dict[str, Any]
         # One client for both servers: the same keep-alive pool, settings and parsing.
         client = stack.enter_context(httpx.Client(timeout=30.0))
         site_id = _setup_site(client, service.base_url, headers)
-        bare_url = baseline.base_url + "/bare"
+        baselines = {
+            name: (method, baseline.base_url + "/" + name) for name, method in BASELINES.items()
+        }
         for _ in range(HTTP_WARMUP_CYCLES):
             _command_cycle(client, service.base_url, headers, site_id, None)
-            for _ in HTTP_COMMANDS:
-                _bare_request(client, bare_url, None)
+            for method, url in baselines.values():
+                for _ in HTTP_COMMANDS:
+                    _baseline_request(client, method, url, None)
         _log(f"http: set up and warmed up ({HTTP_WARMUP_CYCLES} cycles)")
-        samples = {name: Samples(name) for name in ("bare", *HTTP_COMMANDS)}
+        samples = {name: Samples(name) for name in (*BASELINES, *HTTP_COMMANDS)}
         for name in HTTP_COMMANDS:
             samples[name].cpu_s = None  # measured for the four commands together, below
         service_cpu = Samples("commands")
@@ -645,21 +652,23 @@ def _http_part(settings: Settings, schema: str, workdir: Path) -> dict[str, Any]
                 done += 1
             # The service's CPU (all its threads) over the block, for the commands together.
             service_cpu.add_cpu(before, cpu_seconds(service_pid))
-            before = cpu_seconds(baseline_pid)
-            for _ in range(done * len(HTTP_COMMANDS)):
-                _bare_request(client, bare_url, samples["bare"])
-            samples["bare"].add_cpu(before, cpu_seconds(baseline_pid))
+            for name, (method, url) in baselines.items():
+                before = cpu_seconds(baseline_pid)
+                for _ in range(done * len(HTTP_COMMANDS)):
+                    _baseline_request(client, method, url, samples[name])
+                samples[name].add_cpu(before, cpu_seconds(baseline_pid))
             cycles += done
             _log(f"http: round {round_number + 1}/{settings.rounds}: {done} cycles")
             if truncated:
                 _log(f"http: time limit of {HTTP_TIME_LIMIT_S:g} s reached after {cycles} cycles")
                 break
     rows = [_latency_row(s) for s in samples.values()]
-    bare_p99 = rows[0]["p99_ms"]
-    bare_p50 = rows[0]["p50_ms"]
+    bare, naive = rows[0], rows[1]
     for row in rows:
-        row["p99_ratio_to_bare"] = round(row["p99_ms"] / bare_p99, 2) if bare_p99 else None
-        row["p50_ratio_to_bare"] = round(row["p50_ms"] / bare_p50, 2) if bare_p50 else None
+        for pct in ("p50", "p99"):
+            for base_name, base in (("bare", bare), ("naive_command", naive)):
+                ratio = row[f"{pct}_ms"] / base[f"{pct}_ms"] if base[f"{pct}_ms"] else None
+                row[f"{pct}_ratio_to_{base_name}"] = round(ratio, 2) if ratio else None
     commands = cycles * len(HTTP_COMMANDS)
     return {
         "cycles": cycles,
@@ -711,7 +720,9 @@ def _targets(append: list[dict[str, Any]], http: dict[str, Any] | None) -> dict[
         "store_append": _append_target(append, "store", "store appends"),
         "latency": {},
     }
-    for row in http["rows"][1:] if http else []:
+    for row in http["rows"] if http else []:
+        if row["endpoint"] not in HTTP_COMMANDS:
+            continue
         ratio = row["p99_ratio_to_bare"]
         target["latency"][row["endpoint"]] = {
             "what": "p99(command) / p99(bare)",
@@ -744,7 +755,7 @@ def _append_table(rows: list[dict[str, Any]]) -> str:
 def _http_table(http: dict[str, Any]) -> str:
     header = (
         f"{'round trip (HTTP)':<18} {'requests':>8} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'max ms':>7} {'x bare p50':>10} {'x bare p99':>10}"
+        f"{'max ms':>7} {'x bare p50':>10} {'x bare p99':>10} {'x naive p99':>11}"
     )
     lines = [header, "-" * len(header)]
     for row in http["rows"]:
@@ -752,12 +763,15 @@ def _http_table(http: dict[str, Any]) -> str:
             f"{row['endpoint']:<18} {row['requests']:>8} {row['p50_ms']:>7.2f} "
             f"{row['p99_ms']:>7.2f} {row['max_ms']:>7.2f} "
             f"{_fmt(row['p50_ratio_to_bare'], '.2f'):>10} "
-            f"{_fmt(row['p99_ratio_to_bare'], '.2f'):>10}"
+            f"{_fmt(row['p99_ratio_to_bare'], '.2f'):>10} "
+            f"{_fmt(row['p99_ratio_to_naive_command'], '.2f'):>11}"
         )
     bare_cpu = http["rows"][0]["server_cpu_us_per_request"]
+    naive_cpu = http["rows"][1]["server_cpu_us_per_request"]
     lines.append(
         f"server CPU: service {_fmt(http['service_cpu_us_per_command'], '.0f')} us per command "
-        f"(all threads, the four commands together); bare {_fmt(bare_cpu, '.0f')} us per request"
+        f"(all threads, the four commands together); bare {_fmt(bare_cpu, '.0f')}, "
+        f"naive_command {_fmt(naive_cpu, '.0f')} us per request"
     )
     return "\n".join(lines)
 
@@ -862,6 +876,12 @@ def run(settings: Settings) -> int:
         print(
             f"target p99({name}) <= {TARGET_LATENCY_RATIO:g}x p99(bare): "
             f"{'met' if item['met'] else 'NOT met'} ({_fmt(item['ratio'], '.2f')}x)"
+        )
+    if http is not None:
+        floor = http["rows"][1]
+        print(
+            f"floor: p99(naive_command) = {_fmt(floor['p99_ratio_to_bare'], '.2f')}x p99(bare) "
+            "(one transaction, one commit, no events, no projection)"
         )
     if http is not None and http["truncated_by_time_limit"]:
         print(f"note: the HTTP part stopped at its time limit after {http['cycles']} cycles")
