@@ -2,7 +2,9 @@
 
 However many clients follow runs, the process reads the log once per change (woken at
 once by saves in this process, else by polling) and hands each new run event to the
-queues of that run's followers, so followers cost the store nothing.
+queues of that run's followers, so followers cost the store nothing. While nobody follows,
+it reads nothing but the log's last position, so an idle API process does not read and
+decode every event stored.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class RunStreams:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._position = 0
+        self._subscriptions = 0  # how many subscribe() calls so far
 
     def wake_threadsafe(self) -> None:
         if self._loop is not None and not self._loop.is_closed():
@@ -51,6 +54,7 @@ class RunStreams:
     def subscribe(self, run_id: UUID) -> asyncio.Queue[dict[str, Any]]:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._followers[run_id].add(queue)
+        self._subscriptions += 1
         return queue
 
     def unsubscribe(self, run_id: UUID, queue: asyncio.Queue[dict[str, Any]]) -> None:
@@ -63,7 +67,10 @@ class RunStreams:
     async def _follow(self) -> None:
         while True:
             try:
-                notes = await anyio.to_thread.run_sync(self.source.read, self._position, 1000)
+                if not self._followers and await self._skip_unfollowed():
+                    notes = []
+                else:
+                    notes = await anyio.to_thread.run_sync(self.source.read, self._position, 1000)
             except Exception:
                 log.exception("the live streams could not read the log; retrying")
                 await asyncio.sleep(1)
@@ -79,3 +86,16 @@ class RunStreams:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    async def _skip_unfollowed(self) -> bool:
+        """Move past what is stored while nobody follows; False if someone subscribed
+        meanwhile. A subscriber reads its run's stored history after subscribing, so
+        everything up to a position read before it subscribed reaches it that way; a
+        position read after it subscribed might be past events its history read has not
+        seen yet, so that position is dropped and the log read from where it was."""
+        subscriptions = self._subscriptions
+        last = await anyio.to_thread.run_sync(self.source.last_position)
+        if self._subscriptions != subscriptions:
+            return False
+        self._position = max(self._position, last)
+        return True
