@@ -342,6 +342,31 @@ def dispatched_unsent(services: Services, run_id: UUID) -> BatchWork:
     raise AssertionError("no batch was dispatched")
 
 
+def died_with_a_batch_unsent(stack: Settings) -> tuple[UUID, UUID, UUID, BatchWork, int]:
+    """A process starts a run and dispatches its first batches, then goes away without
+    sending them: (account, site, run, the first batch, the balance before the run)."""
+    services = build(stack)
+    try:
+        account_id, site_id = site_with_keywords(services, KEYWORDS)
+        balance_before = services.app.balance(account_id)
+        run_id = start(services, account_id, site_id)
+        return account_id, site_id, run_id, dispatched_unsent(services, run_id), balance_before
+    finally:
+        services.close()  # the process goes away, the messages never sent
+
+
+async def with_roles_until_ended(services: Services, account_id: UUID, run_id: UUID) -> None:
+    """The orchestrator and workers of ``services`` take the run to completion, within 30 s
+    (far less than the 300 s watchdog)."""
+    roles = BackgroundRoles(services, orchestrator=True, workers=True)
+    await roles.start()
+    try:
+        run = await until_ended(services, account_id, run_id, limit=30)
+    finally:
+        await roles.stop()
+    assert run.status.value == "completed", run.error
+
+
 async def test_a_lost_work_message_is_sent_again_by_the_watchdog(stack: Settings) -> None:
     clock = MovableClock()
     services = build(stack.model_copy(update={"batch_watchdog": 1.0}), clock=clock)
@@ -381,29 +406,57 @@ async def test_a_restart_sends_the_batches_in_flight_at_once(stack: Settings) ->
     """A process dies with a batch dispatched (saved) but its message not sent, or sent
     over the in-process bus, which goes with the process. The restarted orchestrator sends
     it at once, long before the watchdog (300 s here), and it is processed once."""
-    services = build(stack)
-    try:
-        account_id, site_id = site_with_keywords(services, KEYWORDS)
-        balance_before = services.app.balance(account_id)
-        run_id = start(services, account_id, site_id)
-        work = dispatched_unsent(services, run_id)
-    finally:
-        services.close()  # the process goes away, the message never sent
+    account_id, site_id, run_id, work, balance_before = died_with_a_batch_unsent(stack)
 
     restarted = build(stack)
     try:
         assert restarted.settings.batch_watchdog == 300
         restarted.start_following()
         restarted.projector.start(poll_interval=0.2)
-        roles = BackgroundRoles(restarted, orchestrator=True, workers=True)
-        await roles.start()
-        try:
-            run = await until_ended(restarted, account_id, run_id, limit=30)
-        finally:
-            await roles.stop()
-        assert run.status.value == "completed", run.error
+        await with_roles_until_ended(restarted, account_id, run_id)
         dispatched = [(e.stage, e.batch) for e in named(restarted, run_id, "BatchDispatched")]
         assert dispatched.count((work.stage, work.batch)) == 1  # sent again, not dispatched anew
+        completed = [(e.stage, e.batch) for e in named(restarted, run_id, "BatchCompleted")]
+        assert completed.count((work.stage, work.batch)) == 1
+        check_exactly_once(restarted, account_id, site_id, run_id, balance_before)
+    finally:
+        restarted.close()
+
+
+async def test_batches_whose_resend_fails_at_a_restart_are_sent_again_soon(
+    stack: Settings,
+) -> None:
+    """As above, but the broker refuses every send the restarted orchestrator makes while
+    it sends the batches in flight (it is still coming up). Those batches are tried again
+    about a second later, not left to the watchdog (300 s here)."""
+    account_id, site_id, run_id, work, balance_before = died_with_a_batch_unsent(stack)
+
+    restarted = build(stack)
+    try:
+        restarted.start_following()
+        restarted.projector.start(poll_interval=0.2)
+        orchestrator, bus = restarted.orchestrator, restarted.work_bus
+        refused: list[str] = []
+        send, resend_in_flight = bus.send, orchestrator.resend_in_flight
+        starting = True
+
+        async def refusing_at_start(queue: str, body: dict[str, object], message_id: str) -> None:
+            if starting:
+                refused.append(message_id)
+                raise ConnectionError("the broker is not accepting messages yet")
+            await send(queue, body, message_id)
+
+        async def resend_then_recover() -> int:
+            nonlocal starting
+            try:
+                return await resend_in_flight()
+            finally:
+                starting = False
+
+        bus.send = refusing_at_start  # type: ignore[method-assign]
+        orchestrator.resend_in_flight = resend_then_recover  # type: ignore[method-assign]
+        await with_roles_until_ended(restarted, account_id, run_id)
+        assert work.message_id in refused
         completed = [(e.stage, e.batch) for e in named(restarted, run_id, "BatchCompleted")]
         assert completed.count((work.stage, work.batch)) == 1
         check_exactly_once(restarted, account_id, site_id, run_id, balance_before)
