@@ -141,8 +141,8 @@ class Commands:
     """The ``naive_command`` endpoint's PostgreSQL tables and connection pool."""
 
     pool: ConnectionPool | None = None
-    insert_event = sql.SQL("")
-    upsert_run = sql.SQL("")
+    insert_event = sql.Composed([])
+    upsert_run = sql.Composed([])
 
     @classmethod
     def open(cls, dsn: str, schema: str) -> None:

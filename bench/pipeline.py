@@ -60,7 +60,7 @@ from automation.bootstrap import Services, build
 from automation.config import Settings as ServiceSettings
 from automation.demo import demo_keywords
 from automation.domain.config import SiteConfig
-from bench import celery_chains, read_endpoints
+from bench import celery_chains, durable_chains, read_endpoints
 from bench.servers import automation_command, clean_env, machine_cpu_seconds
 from consumers.orchestrator import WORK_QUEUE
 from consumers.runtime import BackgroundRoles
@@ -573,6 +573,69 @@ def _measure_celery(workdir: Path, chains: int) -> dict[str, Any]:
     }
 
 
+def _measure_durable(workdir: Path, chains: int) -> dict[str, Any]:
+    """The textbook durable chains (``bench/durable_chains.py``), in as many worker
+    processes as Celery's pool, measured as Celery's chains are."""
+    tag = uuid.uuid4().hex[:10]
+    queue, table = f"bench.durable.{tag}", f"bench_durable_{tag}"
+    durable_chains.create_table(POSTGRES_URL, table)
+    command = [sys.executable, "-m", "bench.durable_chains", "worker", "--amqp", AMQP_URL]
+    command += ["--postgres", POSTGRES_URL, "--table", table, "--queue", queue]
+    workers: list[subprocess.Popen[bytes]] = []
+    rounds: list[durable_chains.ChainsResult] = []
+    cpu_before = cpu_after = None
+    try:
+        for number in range(CELERY_CONCURRENCY):
+            with (workdir / f"durable-worker-{number}.log").open("wb") as out:
+                worker = subprocess.Popen(
+                    command, cwd=PROJECT_DIR, env=clean_env({}), stdout=out,
+                    stderr=subprocess.STDOUT, start_new_session=True,
+                )  # fmt: skip
+            workers.append(worker)
+
+        def chains_from(first: int, count: int) -> durable_chains.ChainsResult:
+            run = durable_chains.run_chains(AMQP_URL, queue, count, first, CELERY_TIMEOUT_S)
+            return asyncio.run(run)
+
+        warmup = chains_from(0, CELERY_WARMUP_CHAINS)  # also waits for the workers to be up
+        if warmup.missing:
+            raise RuntimeError(f"the durable chains' warm-up lost {warmup.missing} chains")
+        cpu_before = machine_cpu_seconds()
+        for number in range(CELERY_ROUNDS):
+            result = chains_from((number + 1) * 10_000, chains)
+            rounds.append(result)
+            _log(
+                f"durable chains round {number + 1}: {chains} chains in {result.seconds:.2f} s, "
+                f"{result.chains_per_s:.1f} chains/s, {result.missing} missing"
+            )
+        cpu_after = machine_cpu_seconds()
+    finally:
+        for worker in workers:
+            _stop_process_group(worker)
+        _delete_rabbit(queues=[queue, durable_chains.done_queue(queue)], exchanges=[])
+        durable_chains.drop_table(POSTGRES_URL, table)
+    seconds = sum(r.seconds for r in rounds)
+    total = chains * len(rounds)
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    missing = sum(r.missing for r in rounds)
+    return {
+        "machine_cpu_ms_per_chain": None if cpu is None else round(cpu * 1000 / total, 2),
+        "chain_length": durable_chains.CHAIN_LENGTH,
+        "chains_per_round": chains,
+        "rounds": [
+            {"seconds": round(r.seconds, 3), "chains_per_s": round(r.chains_per_s, 2)}
+            for r in rounds
+        ],
+        "chains": total,
+        "seconds": round(seconds, 3),
+        "chains_per_s": round(total / seconds, 2) if seconds else 0.0,
+        "missing": missing,
+        "valid": missing == 0 and len(rounds) == CELERY_ROUNDS,
+        "workers": CELERY_CONCURRENCY,
+        "step": "one PostgreSQL commit, one confirmed persistent publish, then the ack",
+    }
+
+
 # --- preflight, report --------------------------------------------------------------------
 
 
@@ -617,7 +680,9 @@ def _fmt(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
-def _table(rows: list[dict[str, Any]], celery: dict[str, Any] | None) -> str:
+def _table(
+    rows: list[dict[str, Any]], celery: dict[str, Any] | None, durable: dict[str, Any] | None
+) -> str:
     header = (
         f"{'stack (layout)':<34} {'batch sizes':<12} {'keywords':>8} {'batches':>8} "
         f"{'seconds':>8} {'items/s':>8} {'min-max':>13} {'ms/batch':>9} {'cpu ms/item':>12} "
@@ -650,6 +715,18 @@ def _table(rows: list[dict[str, Any]], celery: dict[str, Any] | None) -> str:
             f"{_fmt(celery['machine_cpu_ms_per_chain'], '.1f'):>12} {'1':>9} "
             f"{'':>9}  {'ok' if celery['valid'] else 'FAILED'} (chains/s; median round "
             f"{celery['median_round_chains_per_s']:.1f}; cpu ms per chain)"
+        )
+    if durable is not None:
+        rounds = f"{len(durable['rounds'])}x{durable['chains_per_round']}"
+        rates = [r["chains_per_s"] for r in durable["rounds"]]
+        spread = f"{min(rates):.1f}-{max(rates):.1f}" if rates else "-"
+        ratio = durable["chains_per_s"] / celery["chains_per_s"] if celery else None
+        lines.append(
+            f"{'durable chains (2 processes)':<34} {'7-step chain':<12} {rounds:>8} {'-':>8} "
+            f"{durable['seconds']:>8.1f} {durable['chains_per_s']:>8.2f} {spread:>13} "
+            f"{'-':>9} {_fmt(durable['machine_cpu_ms_per_chain'], '.1f'):>12} "
+            f"{_fmt(ratio, '.3f'):>9} {'':>9}  {'ok' if durable['valid'] else 'FAILED'} "
+            "(chains/s; each step a commit, a confirmed publish, an ack)"
         )
     lines.append(
         f"items/s: the median of {REPEATS} runs of each case (min-max: all of them); cpu "
@@ -688,6 +765,7 @@ def run(settings: read_endpoints.Settings) -> int:
     problems = _preflight()
     rows: list[dict[str, Any]] = []
     celery: dict[str, Any] | None = None
+    durable: dict[str, Any] | None = None
     if not problems:
         with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
             workdir = Path(tmp)
@@ -697,6 +775,11 @@ def run(settings: read_endpoints.Settings) -> int:
             except Exception as error:  # noqa: BLE001 - reported; the run is invalid
                 problems.append(f"celery baseline failed: {error!r}")
                 _log((workdir / "celery-worker.log").read_text(errors="replace")[-3000:])
+            _log(f"durable chains baseline: {CELERY_ROUNDS} rounds of {BATCH_1_KEYWORDS} chains")
+            try:
+                durable = _measure_durable(workdir, BATCH_1_KEYWORDS)
+            except Exception as error:  # noqa: BLE001 - reported; the run is invalid
+                problems.append(f"durable chains baseline failed: {error!r}")
             for case in _cases():
                 try:
                     runs = [_measure_case(case, workdir) for _ in range(REPEATS)]
@@ -706,6 +789,8 @@ def run(settings: read_endpoints.Settings) -> int:
     if celery is not None and not celery["valid"]:
         first = next((r["first_problem"] for r in celery["rounds"] if r["first_problem"]), None)
         problems.append(f"celery: {celery['failures']} chains failed ({first})")
+    if durable is not None and not durable["valid"]:
+        problems.append(f"durable chains: {durable['missing']} chains did not come back")
     problems += [
         f"{row['case']} {row['batching']}: the run did not complete ({row['status']}; "
         f"{row['error']})"
@@ -745,13 +830,14 @@ def run(settings: read_endpoints.Settings) -> int:
         },
         "results": rows,
         "celery": celery,
+        "durable_chains": durable,
         "target": target,
         "elapsed_s": round(time.perf_counter() - began, 1),
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")
 
-    print(_table(rows, celery))
+    print(_table(rows, celery, durable))
     print()
     for case_name, verdicts in target.items():
         for batching, verdict in verdicts.items():
