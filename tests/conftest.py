@@ -30,6 +30,7 @@ from hypothesis import settings as settings_profiles
 from automation.api.app import create_app
 from automation.bootstrap import Services, build
 from automation.config import Settings
+from consumers.orchestrator import WORK_QUEUE
 from consumers.runtime import BackgroundRoles
 
 # Under CI, property tests draw the same examples every run and keep no example database, so
@@ -80,13 +81,39 @@ def bus_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def rabbit_names() -> dict[str, str]:
-    """An exchange and a queue prefix of this test's own, so tests never share messages."""
+def rabbit_names() -> Iterator[dict[str, str]]:
+    """An exchange and a queue prefix of this test's own, so tests never share messages.
+    Whatever the service (or the test's own consumer) declared under them is deleted
+    afterwards, so runs leave nothing on the broker."""
     tag = uuid.uuid4().hex[:10]
-    return {
-        "AUTOMATION_EVENTS_EXCHANGE": f"test.{tag}.events",
-        "AUTOMATION_QUEUE_PREFIX": f"test.{tag}.",
-    }
+    exchange, prefix = f"test.{tag}.events", f"test.{tag}."
+    yield {"AUTOMATION_EVENTS_EXCHANGE": exchange, "AUTOMATION_QUEUE_PREFIX": prefix}
+    queues = [prefix + WORK_QUEUE, prefix + WORK_QUEUE + ".dead", prefix + "acceptance"]
+    delete_from_rabbit(queues, [exchange, prefix + "dead"])
+
+
+def delete_from_rabbit(queues: list[str], exchanges: list[str]) -> None:
+    """Delete these queues and exchanges where they exist; quietly nothing without a broker."""
+
+    async def delete() -> None:
+        connection = await aio_pika.connect(AMQP_URL, timeout=5)
+        async with connection:
+            for name in [*queues, *exchanges]:
+                channel = await connection.channel()  # a missing name closes its channel
+                try:
+                    if name in queues:
+                        await channel.queue_delete(name)
+                    else:
+                        await channel.exchange_delete(name)
+                except aio_pika.exceptions.AMQPError:
+                    continue
+                await channel.close()
+
+    try:
+        with ThreadPoolExecutor(1) as pool:  # maybe inside a running loop: a thread of its own
+            pool.submit(asyncio.run, delete()).result()
+    except (TimeoutError, OSError, aio_pika.exceptions.AMQPError):
+        pass  # no broker: the test that needed one was skipped, or failed saying why
 
 
 def drop_schema(url: str, schema: str) -> None:
