@@ -1,8 +1,8 @@
 """Running the service's roles: all in one process, or one per process.
 
 The HTTP stack (FastAPI, uvicorn and the routes) is imported only by the roles that serve
-HTTP: a worker, relay, orchestrator or projector process starts without it, about a second
-sooner on a 2-core machine.
+HTTP: a worker, relay, orchestrator or projector process starts without it, about half a
+second sooner on a 2-core machine.
 """
 
 from __future__ import annotations
