@@ -12,10 +12,11 @@ dropped at the end. The service is wired by ``automation.bootstrap.build``.
    the baseline, reading and decoding it (``ApplicationEventSource.read(after, 2000)`` in a
    loop), and ``projections.rebuild.rebuild`` of every view (``all_projections()``). A
    rebuild reads the log once and hands each event to every view, which folds it in memory
-   (``Projection.bulk``); then each view's rows are written (COPY). Its progress reports
-   split it into phases: the pass (reading and decoding, timed per read; the rest is
-   folding, and the logs view's lines written as they pile up), each view's writing, and
-   moving the positions with the commit. The headline, ``ratio_applied_to_read``, is still
+   (``Projection.bulk``), holding no lock; then it claims the views' positions and each
+   view's rows are written (COPY). Its progress reports split it into phases: the pass
+   (reading and decoding, timed per read; the rest is folding), each view's writing, and
+   the catch-up with the commit; ``held_s`` is the time the positions were claimed, which
+   is what the live projector waits. The headline, ``ratio_applied_to_read``, is still
    (events x views) / rebuild seconds / read-and-decode events/s.
 2. **Projection lag.** The projector follows the log in its thread (``start_following()``,
    ``projector.start(poll_interval=1.0)``) while one thread appends at a steady rate
@@ -396,6 +397,9 @@ def _rebuild_part(services: Services, fill: Fill, schema: str) -> dict[str, Any]
         },
         "writes": writes,
         "finish_s": round(began + total_s - last_write, 2),
+        # From the pass's end to the commit: the views' positions are claimed meanwhile, so
+        # this is how long the live projector (and every command waiting on it) waits.
+        "held_s": round(began + total_s - pass_end, 2),
         "rows": rows,
     }
 
@@ -668,7 +672,8 @@ def _rebuild_table(fill: dict[str, Any], rebuilt: dict[str, Any]) -> str:
             seconds,
         )
     finish = rebuilt["finish_s"]
-    lines.append(f"{'  positions and commit':<22} {'':>9} {finish:>8.2f}")
+    lines.append(f"{'  catch-up and commit':<22} {'':>9} {finish:>8.2f}")
+    lines.append(f"{'  positions held':<22} {'':>9} {rebuilt['held_s']:>8.2f}")
     applied = events * rebuilt["views_count"]
     line(
         "rebuild all (applied)",
@@ -693,9 +698,10 @@ def _rebuild_table(fill: dict[str, Any], rebuilt: dict[str, Any]) -> str:
     )
     lines.append(
         "x read = events/s over read-and-decode events/s. A rebuild reads the log once and "
-        "feeds every view in that pass (logs' lines are written during it), then writes each "
-        "view's rows ('write' lines count the rows written after the pass, not events): "
-        "'applied' counts every view's events, 'log' the log's once"
+        "folds every view in memory in that pass, holding no lock; then it claims the views' "
+        "positions and writes each view's rows ('write' lines count rows, not events) and "
+        "applies what was stored since the pass ('positions held': how long the live projector "
+        "waited): 'applied' counts every view's events, 'log' the log's once"
     )
     return "\n".join(lines)
 

@@ -1,18 +1,20 @@
 """Read models are disposable: rebuild them from the events, or check that a rebuild would
 give exactly what the live ones hold.
 
-Both run inside one transaction, which claims the position of every chosen view first (the
-live projector waits on them meanwhile; claim them in the projector's order). The log is
-read once, and each event is handed to every chosen view in that single pass. A view with
-a bulk builder (``Projection.bulk``) folds its rows in memory and they are inserted once,
-at the end (lines of the logs view as they pile up); a view without one gets the events
-through ``apply_all``, chunk by chunk, as the live projector gives them.
+Both fold the log into memory first, holding no lock, so the live projector keeps going
+meanwhile: the log is read once, and each event is handed to every chosen view's bulk
+builder (``Projection.bulk``), which keeps the view's rows in Python objects. Only then do
+they claim the chosen views' positions (the live projector waits on them from here; claim
+them in the projector's order), empty the views' tables, write the folded rows once, and
+hand the events stored since the fold to the views' ``apply_all``, as the live projector
+would, up to where they stop. That takes a fraction of the pass: the wait the live
+projector sees is the write, not the read and fold. A view without a bulk builder gets
+every event through ``apply_all`` under the lock.
 
-A rebuild empties the views' tables, applies every event up to the end of the log, and
-moves the views' positions there; readers keep seeing the old rows until it commits. A check
-does the same, each view up to its own position, reads the rebuilt rows, compares them with
-the live rows it read first, and rolls back: the transaction is the scratch space, and the
-live views are never touched.
+A rebuild stops at the end of the log, moves the views' positions there and commits;
+readers keep seeing the old rows until then. A check stops each view at its own position,
+reads the rebuilt rows, compares them with the live rows it read first, and rolls back: the
+transaction is the scratch space, and the live views are never touched.
 """
 
 from __future__ import annotations
@@ -23,11 +25,17 @@ from dataclasses import dataclass, field
 
 from automation.adapters.sql import Database, Tx
 from projections.bulk import Bulk, TableRows
-from projections.runtime import EventSource, Notification, Projection, claim_positions
+from projections.runtime import (
+    EventSource,
+    Notification,
+    Projection,
+    claim_positions,
+    position_of,
+)
 
-# (name, reached, end): under PASS, the log position the single pass has reached; under a
-# view's name, the rows of that view written so far and in all (0 and 0 for a view rebuilt
-# through apply_all(), whose rows were written during the pass).
+# (name, reached, end): under PASS, the log position the fold has reached; under a view's
+# name, the rows of that view written so far and in all (0 and 0 for a view rebuilt
+# through apply_all()).
 Progress = Callable[[str, int, int], None]
 PASS = "events"
 
@@ -57,61 +65,147 @@ class Difference:
 
 
 class _View:
-    """One chosen view during the pass: fed the events up to ``upto``."""
+    """One chosen view: folded in memory up to ``folded`` (0 without a bulk builder)."""
 
-    def __init__(self, projection: Projection, upto: int) -> None:
+    def __init__(self, projection: Projection) -> None:
         self.projection = projection
-        self.upto = upto
         self.bulk: Bulk | None = projection.bulk()
-        self.written = 0
+        self.folded = 0
+        # Rows the builder handed out during the fold, written with the rest under the lock.
+        self.rows: list[TableRows] = []
 
-    def feed(self, tx: Tx, notes: list[Notification]) -> None:
-        if notes[0].position > self.upto:
-            return
-        if notes[-1].position > self.upto:
-            notes = [n for n in notes if n.position <= self.upto]
+    def fold(self, notes: list[Notification], upto: int) -> None:
         if self.bulk is None:
-            self.projection.apply_all(tx, notes)
             return
         add = self.bulk.add
         for note in notes:
+            if note.position > upto:
+                break
             add(note.event, note.position)
-        for rows in self.bulk.ready():
-            self.written += tx.insert_rows(rows.table, rows.columns, rows.rows)
+            self.folded = note.position
+        self.rows += self.bulk.ready()
 
-    def finish(self, tx: Tx, progress: Progress | None) -> None:
-        tables: list[TableRows] = self.bulk.finish() if self.bulk is not None else []
-        total = self.written + sum(len(t.rows) for t in tables)
+    def write(self, tx: Tx, progress: Progress | None) -> None:
+        """Empty the view's tables and write what the fold made of the events."""
+        for table in self.projection.tables:
+            tx.execute(f"DELETE FROM {table}")
+        tables = self.rows + (self.bulk.finish() if self.bulk is not None else [])
+        self.rows = []
+        total, written = sum(len(t.rows) for t in tables), 0
         if progress:
-            progress(self.projection.name, self.written, total)
+            progress(self.projection.name, 0, total)
         for rows in tables:
             for start in range(0, len(rows.rows), WRITE_CHUNK):
                 chunk = rows.rows[start : start + WRITE_CHUNK]
-                self.written += tx.insert_rows(rows.table, rows.columns, chunk)
+                written += tx.insert_rows(rows.table, rows.columns, chunk)
                 if progress:
-                    progress(self.projection.name, self.written, total)
+                    progress(self.projection.name, written, total)
 
 
-def _build(tx: Tx, source: EventSource, views: list[_View], progress: Progress | None) -> None:
-    """Empty the views' tables and fill them again in one pass over the log."""
-    for view in views:
-        for table in view.projection.tables:
-            tx.execute(f"DELETE FROM {table}")
-    end = max((view.upto for view in views), default=0)
+def _fold(
+    source: EventSource, views: list[_View], upto: dict[str, int], progress: Progress | None
+) -> None:
+    """One pass over the log, every event to every view's builder, each view stopping at
+    its own position in ``upto``."""
+    end = max(upto.values(), default=0)
     after = 0
     while after < end:
-        notes = [n for n in source.read(after, CHUNK) if n.position <= end]
+        notes = source.read(after, CHUNK)
         if not notes:
             break
         for view in views:
-            view.feed(tx, notes)
+            view.fold(notes, upto[view.projection.name])
         after = notes[-1].position
         if progress:
-            progress(PASS, after, end)
+            progress(PASS, min(after, end), end)
     if progress and after == 0:
-        progress(PASS, 0, end)  # an empty log: the pass is over all the same
+        progress(PASS, 0, end)
+
+
+def _build(
+    tx: Tx,
+    source: EventSource,
+    views: list[_View],
+    stops: dict[str, int],
+    progress: Progress | None,
+) -> None:
+    """Under the views' claimed positions: write each view's folded rows, then apply the
+    events after its fold, up to its stop, as the live projector would."""
     for view in views:
-        view.finish(tx, progress)
+        stop = stops[view.projection.name]
+        if view.folded > stop:  # positions never move back, so nothing folds past them
+            raise RuntimeError(f"{view.projection.name} was folded past its position {stop}")
+        view.write(tx, progress)
+    after, end = min(v.folded for v in views), max(stops.values())
+    while after < end:
+        notes = source.read(after, CHUNK)
+        if not notes:
+            break
+        for view in views:
+            stop = stops[view.projection.name]
+            due = [n for n in notes if view.folded < n.position <= stop]
+            if due:
+                view.projection.apply_all(tx, due)
+        after = notes[-1].position
+
+
+def _positions(db: Database, names: list[str]) -> dict[str, int]:
+    with db.read() as tx:
+        return {name: position_of(tx, name) for name in names}
+
+
+def rebuild(
+    db: Database,
+    source: EventSource,
+    projections: Sequence[Projection],
+    progress: Progress | None = None,
+) -> None:
+    if not projections:
+        return
+    views = [_View(p) for p in projections]
+    names = [p.name for p in projections]
+    _fold(source, views, dict.fromkeys(names, source.last_position()), progress)
+    with db.write() as tx:
+        claim_positions(db, tx, names)  # the live projector waits from here
+        end = source.last_position()
+        _build(tx, source, views, dict.fromkeys(names, end), progress)
+        for name in names:
+            tx.execute("UPDATE projection_tracking SET position = ? WHERE name = ?", (end, name))
+
+
+def verify(
+    db: Database,
+    source: EventSource,
+    projections: Sequence[Projection],
+    progress: Progress | None = None,
+) -> list[Difference]:
+    if not projections:
+        return []
+    names = [p.name for p in projections]
+    views = [_View(p) for p in projections]
+    # Each view folded up to where it stood before the lock; it can only have moved on.
+    _fold(source, views, _positions(db, names), progress)
+    differences: list[Difference] = []
+    try:
+        with db.write() as tx:
+            claimed = claim_positions(db, tx, names)
+            live = {(p.name, t): _rows(tx, t) for p in projections for t in p.tables}
+            _build(tx, source, views, claimed, progress)
+            for projection in projections:
+                for table in projection.tables:
+                    before_rows, rebuilt = live[projection.name, table], _rows(tx, table)
+                    # Compared as multisets: ORDER BY 1 leaves the order of rows that share a
+                    # first column (one run's log lines) to the database.
+                    only_live = _missing(before_rows, rebuilt)
+                    only_rebuilt = _missing(rebuilt, before_rows)
+                    if only_live or only_rebuilt:
+                        differences.append(
+                            Difference(projection.name, table, only_live, only_rebuilt)
+                        )
+            raise _RollBack
+    except _RollBack:
+        pass
+    return differences
 
 
 def _rows(tx: Tx, table: str) -> list[tuple[object, ...]]:
@@ -130,51 +224,3 @@ def _missing(
             lacking[row] -= 1
             found.append(row)
     return found
-
-
-def rebuild(
-    db: Database,
-    source: EventSource,
-    projections: Sequence[Projection],
-    progress: Progress | None = None,
-) -> None:
-    if not projections:
-        return
-    with db.write() as tx:
-        # The live projector waits meanwhile.
-        claim_positions(db, tx, [p.name for p in projections])
-        end = source.last_position()
-        _build(tx, source, [_View(p, end) for p in projections], progress)
-        for projection in projections:
-            tx.execute(
-                "UPDATE projection_tracking SET position = ? WHERE name = ?", (end, projection.name)
-            )
-
-
-def verify(
-    db: Database,
-    source: EventSource,
-    projections: Sequence[Projection],
-    progress: Progress | None = None,
-) -> list[Difference]:
-    differences: list[Difference] = []
-    try:
-        with db.write() as tx:
-            claimed = claim_positions(db, tx, [p.name for p in projections])
-            views = [_View(p, claimed[p.name]) for p in projections]
-            live = {(p.name, t): _rows(tx, t) for p in projections for t in p.tables}
-            _build(tx, source, views, progress)
-            for projection in projections:
-                for table in projection.tables:
-                    before, rebuilt = live[projection.name, table], _rows(tx, table)
-                    # Compared as multisets: ORDER BY 1 leaves the order of rows that share a
-                    # first column (one run's log lines) to the database.
-                    only_live, only_rebuilt = _missing(before, rebuilt), _missing(rebuilt, before)
-                    if only_live or only_rebuilt:
-                        differences.append(
-                            Difference(projection.name, table, only_live, only_rebuilt)
-                        )
-            raise _RollBack
-    except _RollBack:
-        pass
-    return differences

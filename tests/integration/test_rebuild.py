@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,7 +14,9 @@ from automation.bootstrap import Services, all_projections
 from automation.config import Settings
 from automation.domain.errors import DomainError
 from automation.domain.estimate import PendingWork
+from projections.configs import config_document
 from projections.rebuild import rebuild, verify
+from projections.runtime import Notification
 from tests.conftest import settings_env
 
 ACTIONS = st.lists(
@@ -74,6 +77,59 @@ def test_verify_catches_a_hand_altered_row_and_rebuild_mends_it(services: Servic
     history = [p for p in all_projections() if p.name == "history"]
     rebuild(services.views, source, history)
     assert verify(services.views, source, all_projections()) == []
+
+
+class SaveDuringTheFold:
+    """The log as a rebuild reads it, which stores a config change on its first read and
+    then gives the live projector three seconds to show it."""
+
+    def __init__(self, services: Services, save: Callable[[], int]) -> None:
+        self.source = ApplicationEventSource(services.app)
+        self.projector, self.save = services.projector, save
+        self.saved_at = 0
+        self.shown_meanwhile: bool | None = None
+
+    def read(self, after: int, limit: int) -> list[Notification]:
+        if self.shown_meanwhile is None:
+            self.saved_at = self.save()
+            self.shown_meanwhile = self.projector.wait_for(self.saved_at, timeout=3)
+        return self.source.read(after, limit)
+
+    def last_position(self) -> int:
+        return self.source.last_position()
+
+
+def test_the_live_projector_keeps_going_while_a_rebuild_folds_the_log(
+    services: Services,
+) -> None:
+    """A rebuild reads and folds the log before it claims the views' positions, so the
+    live projector is not held up for that part; what is stored meanwhile is in the
+    rebuilt views all the same."""
+    play(services, ["start", "pause", "config", "start", "cancel", "resume"])
+    app = services.app
+    account_id, _ = app.open_account("Other", 10)
+    site_id = app.register_site(account_id, "Late", "UTC").value.id
+    services.start_following()
+    services.projector.start(poll_interval=0.1)
+    try:
+        assert services.projector.wait_for(app.recorder.max_notification_id() or 0, timeout=5)
+
+        def save() -> int:
+            return app.update_config(account_id, site_id, {"stage_1_batch_size": 7}).position
+
+        source = SaveDuringTheFold(services, save)
+        rebuild(services.views, source, all_projections())
+        assert source.shown_meanwhile is True
+        assert services.projector.positions() == dict.fromkeys(
+            [p.name for p in all_projections()], source.last_position()
+        )
+        assert verify(services.views, source.source, all_projections()) == []
+        with services.views.read() as tx:
+            stored = config_document(tx, site_id)
+        assert stored is not None
+        assert stored["config"]["stage_1_batch_size"] == 7
+    finally:
+        services.projector.stop()
 
 
 def test_the_cli_verifies_and_rebuilds(services: Services, settings: Settings) -> None:
