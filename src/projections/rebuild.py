@@ -30,7 +30,7 @@ from projections.runtime import (
     Notification,
     Projection,
     claim_positions,
-    position_of,
+    positions_of,
 )
 
 # (name, reached, end): under PASS, the log position the fold has reached; under a view's
@@ -149,11 +149,6 @@ def _build(
         after = notes[-1].position
 
 
-def _positions(db: Database, names: list[str]) -> dict[str, int]:
-    with db.read() as tx:
-        return {name: position_of(tx, name) for name in names}
-
-
 def rebuild(
     db: Database,
     source: EventSource,
@@ -184,7 +179,7 @@ def verify(
     names = [p.name for p in projections]
     views = [_View(p) for p in projections]
     # Each view folded up to where it stood before the lock; it can only have moved on.
-    _fold(source, views, _positions(db, names), progress)
+    _fold(source, views, positions_of(db, names), progress)
     differences: list[Difference] = []
     try:
         with db.write() as tx:

@@ -100,6 +100,18 @@ def claim_positions(db: Database, tx: Tx, names: Sequence[str]) -> dict[str, int
     return {name: found.get(name, 0) for name in names}
 
 
+def positions_of(db: Database, names: Sequence[str]) -> dict[str, int]:
+    """The views' committed positions, without locking them (0 for a view never moved)."""
+    marks = ",".join("?" * len(names))
+    with db.read() as tx:
+        rows = tx.fetchall(
+            f"SELECT name, position FROM projection_tracking WHERE name IN ({marks})",
+            list(names),
+        )
+    found = {str(r[0]): int(r[1]) for r in rows}
+    return {name: found.get(name, 0) for name in names}
+
+
 def position_of(tx: Tx, name: str) -> int:
     row = tx.fetchone("SELECT position FROM projection_tracking WHERE name = ?", (name,))
     return int(row[0]) if row else 0
@@ -147,14 +159,7 @@ class Projector:
         ensure_tables(self.db, self.projections)
 
     def positions(self) -> dict[str, int]:
-        names = [p.name for p in self.projections]
-        marks = ",".join("?" * len(names))
-        with self.db.read() as tx:
-            rows = tx.fetchall(
-                f"SELECT name, position FROM projection_tracking WHERE name IN ({marks})", names
-            )
-        found = {str(r[0]): int(r[1]) for r in rows}
-        return {name: found.get(name, 0) for name in names}
+        return positions_of(self.db, [p.name for p in self.projections])
 
     def position(self) -> int:
         """The position every projection has reached."""
