@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -355,6 +356,27 @@ def died_with_a_batch_unsent(stack: Settings) -> tuple[UUID, UUID, UUID, BatchWo
         services.close()  # the process goes away, the messages never sent
 
 
+@contextmanager
+def restarted(stack: Settings) -> Iterator[Services]:
+    """The services of a new process on the same stack, following the log."""
+    services = build(stack)
+    try:
+        services.start_following()
+        services.projector.start(poll_interval=0.2)
+        yield services
+    finally:
+        services.close()
+
+
+def recorded_once(
+    services: Services, work: BatchWork, account_id: UUID, site_id: UUID, balance_before: int
+) -> None:
+    """The batch was recorded once, and the run's effects are exactly once."""
+    completed = [(e.stage, e.batch) for e in named(services, work.run_id, "BatchCompleted")]
+    assert completed.count((work.stage, work.batch)) == 1
+    check_exactly_once(services, account_id, site_id, work.run_id, balance_before)
+
+
 async def with_roles_until_ended(services: Services, account_id: UUID, run_id: UUID) -> None:
     """The orchestrator and workers of ``services`` take the run to completion, within 30 s
     (far less than the 300 s watchdog)."""
@@ -408,19 +430,12 @@ async def test_a_restart_sends_the_batches_in_flight_at_once(stack: Settings) ->
     it at once, long before the watchdog (300 s here), and it is processed once."""
     account_id, site_id, run_id, work, balance_before = died_with_a_batch_unsent(stack)
 
-    restarted = build(stack)
-    try:
-        assert restarted.settings.batch_watchdog == 300
-        restarted.start_following()
-        restarted.projector.start(poll_interval=0.2)
-        await with_roles_until_ended(restarted, account_id, run_id)
-        dispatched = [(e.stage, e.batch) for e in named(restarted, run_id, "BatchDispatched")]
+    with restarted(stack) as services:
+        assert services.settings.batch_watchdog == 300
+        await with_roles_until_ended(services, account_id, run_id)
+        dispatched = [(e.stage, e.batch) for e in named(services, run_id, "BatchDispatched")]
         assert dispatched.count((work.stage, work.batch)) == 1  # sent again, not dispatched anew
-        completed = [(e.stage, e.batch) for e in named(restarted, run_id, "BatchCompleted")]
-        assert completed.count((work.stage, work.batch)) == 1
-        check_exactly_once(restarted, account_id, site_id, run_id, balance_before)
-    finally:
-        restarted.close()
+        recorded_once(services, work, account_id, site_id, balance_before)
 
 
 async def test_batches_whose_resend_fails_at_a_restart_are_sent_again_soon(
@@ -431,11 +446,8 @@ async def test_batches_whose_resend_fails_at_a_restart_are_sent_again_soon(
     about a second later, not left to the watchdog (300 s here)."""
     account_id, site_id, run_id, work, balance_before = died_with_a_batch_unsent(stack)
 
-    restarted = build(stack)
-    try:
-        restarted.start_following()
-        restarted.projector.start(poll_interval=0.2)
-        orchestrator, bus = restarted.orchestrator, restarted.work_bus
+    with restarted(stack) as services:
+        orchestrator, bus = services.orchestrator, services.work_bus
         refused: list[str] = []
         send, resend_in_flight = bus.send, orchestrator.resend_in_flight
         starting = True
@@ -455,13 +467,9 @@ async def test_batches_whose_resend_fails_at_a_restart_are_sent_again_soon(
 
         bus.send = refusing_at_start  # type: ignore[method-assign]
         orchestrator.resend_in_flight = resend_then_recover  # type: ignore[method-assign]
-        await with_roles_until_ended(restarted, account_id, run_id)
+        await with_roles_until_ended(services, account_id, run_id)
         assert work.message_id in refused
-        completed = [(e.stage, e.batch) for e in named(restarted, run_id, "BatchCompleted")]
-        assert completed.count((work.stage, work.batch)) == 1
-        check_exactly_once(restarted, account_id, site_id, run_id, balance_before)
-    finally:
-        restarted.close()
+        recorded_once(services, work, account_id, site_id, balance_before)
 
 
 async def test_a_worker_lost_after_its_record_has_its_follow_ups_sent_by_the_next(
