@@ -658,7 +658,9 @@ def _preflight() -> list[str]:
     return problems
 
 
-def _targets(rows: list[dict[str, Any]], celery_rate: float) -> dict[str, Any]:
+def _targets(
+    rows: list[dict[str, Any]], celery_rate: float, durable_steps_per_s: float | None
+) -> dict[str, Any]:
     target: dict[str, Any] = {}
     for row in rows:
         ratio = row["items_per_s"] / celery_rate if celery_rate else None
@@ -672,8 +674,29 @@ def _targets(rows: list[dict[str, Any]], celery_rate: float) -> dict[str, Any]:
             "ratio": row["ratio_to_celery"],
             "target": wanted,
             "met": ratio is not None and ratio >= wanted,
+            "floor": _floor(row, celery_rate, durable_steps_per_s),
         }
     return target
+
+
+def _floor(
+    row: dict[str, Any], celery_rate: float, durable_steps_per_s: float | None
+) -> dict[str, Any] | None:
+    """What the bare durable mechanism could carry of this case: the durable chains' steps
+    per second over the case's batches per keyword (a batch is one durable step: a commit,
+    a confirmed publish, an ack), as keywords/s and as a multiple of Celery. Those chains
+    run on PostgreSQL and RabbitMQ, and in parallel without a stage ever waiting for
+    another, so this is an upper bound for the production stack only (None elsewhere)."""
+    if row["backend"] != "production" or not durable_steps_per_s or not celery_rate:
+        return None
+    steps_per_item = row["batches"] / row["keywords"]
+    items_per_s = durable_steps_per_s / steps_per_item
+    return {
+        "steps_per_item": round(steps_per_item, 2),
+        "items_per_s": round(items_per_s, 1),
+        "ratio": round(items_per_s / celery_rate, 3),
+        "excludes_target": items_per_s / celery_rate < TARGETS[row["batching"]],
+    }
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -797,7 +820,14 @@ def run(settings: read_endpoints.Settings) -> int:
         for row in rows
         if not row["valid"]
     ]
-    target = _targets(rows, celery["chains_per_s"] if celery and celery["valid"] else 0.0)
+    durable_steps = (
+        durable["chains_per_s"] * durable_chains.CHAIN_LENGTH
+        if durable and durable["valid"]
+        else None
+    )
+    target = _targets(
+        rows, celery["chains_per_s"] if celery and celery["valid"] else 0.0, durable_steps
+    )
     valid = not problems and len(rows) == len(_cases())
     result = {
         "benchmark": "pipeline",
@@ -846,6 +876,14 @@ def run(settings: read_endpoints.Settings) -> int:
                 f"{verdict['target']:g}x celery chains/s: {'met' if verdict['met'] else 'NOT met'}"
                 f" ({_fmt(verdict['ratio'], '.3f')}x)"
             )
+            floor = verdict["floor"]
+            if floor is not None:
+                print(
+                    f"  floor: durable chains' steps/s over {floor['steps_per_item']:g} steps "
+                    f"per keyword = {floor['items_per_s']:g} keywords/s = "
+                    f"{floor['ratio']:.3f}x celery"
+                    + (": the target is beyond it" if floor["excludes_target"] else "")
+                )
     for problem in problems:
         print(f"INVALID: {problem}")
     print(f"written: {output} ({result['elapsed_s']} s)")
