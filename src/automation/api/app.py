@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from automation.api.errors import install_error_handlers
 from automation.api.metrics import MetricsMiddleware
+from automation.api.openapi import install_openapi
 from automation.api.reads import Reads
 from automation.api.routes import (
     audit,
@@ -55,6 +56,7 @@ def create_app(
     app.state.token_cache = {}
     app.state.streams = streams
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(MetricsMiddleware)
     for module in (hot_reads, health, sites, planner, writer, automation, audit):
         app.include_router(module.router)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -11,6 +12,7 @@ import psycopg
 from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -59,11 +61,27 @@ def not_authenticated() -> ApiError:
 
 
 def error_response(
-    status: int, code: str, message: str, details: dict[str, Any] | None = None
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     body = {"error": {"code": code, "message": message, "details": details or {}}}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+    response = Response(orjson.dumps(body), status, headers, media_type="application/json")
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route answers on ``path`` (RFC 9110: a 405 lists them all)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods.update(route.methods or ())
+    return sorted(methods)
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -93,12 +111,16 @@ def install_error_handlers(app: FastAPI) -> None:
             400, "invalid_request", "invalid " + ", ".join(sorted(fields)), {"fields": fields}
         )
 
-    async def on_http_error(_: Request, exc: Exception) -> Response:
+    async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         codes = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated"}
         code = codes.get(exc.status_code, "http_error")
         status = exc.status_code if exc.status_code in codes else 400
-        return error_response(status, code, str(exc.detail))
+        headers = dict(exc.headers or {})
+        if status == 405:
+            # Starlette names only the methods of the first route on the path.
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
+        return error_response(status, code, str(exc.detail), headers=headers)
 
     async def on_unavailable(_: Request, exc: Exception) -> Response:
         # The store or the broker is down or restarting: the client may try again soon.

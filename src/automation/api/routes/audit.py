@@ -69,7 +69,11 @@ def _resume_point(request: Request) -> int:
     return value
 
 
-@router.get("/{run_id}/stream")
+@router.get(
+    "/{run_id}/stream",
+    response_class=StreamingResponse,
+    responses={200: {"description": "server-sent events", "content": {"text/event-stream": {}}}},
+)
 async def run_stream(request: Request, run_id: str, account_id: AccountId, app: AppDep) -> Response:
     """Each message: ``id`` the event's version (send it back as Last-Event-ID to resume),
     ``event`` its type, ``data`` the event as the events listing shows it."""

@@ -21,6 +21,7 @@ from automation.api.deps import (
     optional_uuid,
 )
 from automation.api.errors import ApiError
+from automation.api.openapi import query_id
 from automation.api.progress import overview, processing
 from automation.api.responses import json
 from automation.api.schemas import ConfigUpdate
@@ -34,18 +35,6 @@ from projections.logs import last_lines
 from projections.run_document import iso
 
 router = APIRouter(prefix="/api/v1/automation", tags=["automation"])
-
-# The hottest reads take their parameters by hand (see deps.caller_site); this documents them.
-SITE_ID_PARAMETER = {
-    "parameters": [
-        {
-            "name": "site_id",
-            "in": "query",
-            "required": True,
-            "schema": {"type": "string", "format": "uuid"},
-        }
-    ]
-}
 
 
 def _config_view(site_id: UUID, stored: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -122,7 +111,9 @@ async def pipeline_overview(site_id: SiteId, services: ServicesDep) -> Response:
     return json(overview(counts))
 
 
-@router.get("/current_processing")
+@router.get(
+    "/current_processing", openapi_extra={"parameters": [query_id("run_id", required=False)]}
+)
 async def current_processing(
     request: Request,
     site_id: SiteId,

@@ -66,13 +66,20 @@ def readiness(services: Services) -> dict[str, object]:
     return {"ready": ready, "checks": checks}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={503: {"description": "not ready: the same report (a failing check has ok false)"}},
+)
 async def readyz(services: ServicesDep) -> Response:
     report = await anyio.to_thread.run_sync(readiness, services)
     return json(report, 200 if report["ready"] else 503)
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"description": "Prometheus text format", "content": {"text/plain": {}}}},
+)
 async def metrics(services: ServicesDep) -> Response:
     # The lag gauges are read fresh for each scrape.
     await anyio.to_thread.run_sync(readiness, services)

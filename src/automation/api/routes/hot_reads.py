@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from automation.api.deps import caller_site
+from automation.api.openapi import query_id
 from automation.api.responses import raw_json
 from projections.current_run import current_run_body
 from projections.history import history_body
@@ -14,16 +15,7 @@ from projections.history import history_body
 router = APIRouter(prefix="/api/v1/automation", tags=["automation"])
 
 # These take their parameters by hand (see deps.caller_site); this documents them.
-SITE_ID_PARAMETER = {
-    "parameters": [
-        {
-            "name": "site_id",
-            "in": "query",
-            "required": True,
-            "schema": {"type": "string", "format": "uuid"},
-        }
-    ]
-}
+SITE_ID_PARAMETER = {"parameters": [query_id("site_id")]}
 
 
 @router.get("/current_run", openapi_extra=SITE_ID_PARAMETER)

@@ -33,7 +33,11 @@ async def get_content(content_id: str, site_id: SiteId, services: ServicesDep) -
     return json(item)
 
 
-@router.get("/images/{image_id}/file")
+@router.get(
+    "/images/{image_id}/file",
+    response_class=Response,
+    responses={200: {"description": "the image file", "content": {"image/svg+xml": {}}}},
+)
 async def get_image_file(image_id: str, site_id: SiteId, services: ServicesDep) -> Response:
     found = await anyio.to_thread.run_sync(services.content.image_file, site_id, image_id)
     if found is None:
