@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, alias="AUTOMATION_DB_POOL_SIZE")
     # How long a command's answer waits for the read models to show it.
     read_your_writes_timeout: float = Field(default=5.0, alias="AUTOMATION_RYW_TIMEOUT")
+    # Request bodies larger than this are refused unread (400): a route holds its whole body.
+    max_body_bytes: int = Field(default=16 << 20, ge=1024, alias="AUTOMATION_MAX_BODY_BYTES")
 
     # The scheduler starts a missed slot's run only this long after the slot (seconds).
     catch_up_window: float = Field(default=6 * 3600, alias="AUTOMATION_CATCH_UP_WINDOW")

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from automation.api.body_limit import BodyLimit
 from automation.api.errors import install_error_handlers
 from automation.api.metrics import MetricsMiddleware
 from automation.api.openapi import install_openapi
@@ -58,6 +59,8 @@ def create_app(
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(MetricsMiddleware)
+    # Added last, so it is outermost: a refused body is counted by the metrics too.
+    app.add_middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)
     for module in (hot_reads, health, sites, planner, writer, automation, audit):
         app.include_router(module.router)
     return app

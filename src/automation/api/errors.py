@@ -84,6 +84,10 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
     return sorted(methods)
 
 
+def response_for(error: ApiError) -> Response:
+    return error_response(error.status, error.code, error.message, error.details)
+
+
 def _field_name(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
@@ -92,7 +96,7 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        return response_for(exc)
 
     async def on_domain_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, DomainError)
