@@ -54,7 +54,8 @@ ERRORS = {
     "is not allowed in the current state (`error.code` says which)",
     "401": "no bearer token, or an unknown one (`not_authenticated`)",
     "404": "the site, run or item does not exist, or belongs to another account",
-    "503": "a backing service (the store or the broker) is unavailable; try again (`Retry-After`)",
+    "503": "the store or the broker is unavailable (`unavailable`, with `Retry-After`), or "
+    "the read models did not show a command in time (`not_ready`; the command was applied)",
 }
 
 
