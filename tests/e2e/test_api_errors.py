@@ -255,6 +255,8 @@ BAD_SITES: list[tuple[Any, str]] = [
     ({"name": ""}, "name"),
     ({"name": "   "}, "name"),
     ({"name": "x" * 201}, "name"),
+    ({"name": "Sh\x00op"}, "name"),
+    ({"name": "Shop\x1b[31m"}, "name"),
     ({"name": 5}, "name"),
     ({"timezone": "UTC"}, "name"),
     ({"name": "Shop", "owner": "someone"}, "owner"),
@@ -291,6 +293,9 @@ BAD_IMPORTS: list[tuple[Any, str]] = [
     ({"keywords": ["good one", "x" * 201]}, "keywords"),
     ({"keywords": ["good one", {"keyword": " \t "}]}, "keywords"),
     ({"keywords": ["good one", {"keyword": "y" * 201, "volume": 3}]}, "keywords"),
+    # PostgreSQL cannot store a NUL in text: refused on both backends alike.
+    ({"keywords": ["good one", "trail\x00shoes"]}, "keywords"),
+    ({"keywords": ["good one", {"keyword": "bell\x07"}]}, "keywords"),
     ({"keywords": [{"keyword": "good one", "volume": -1}]}, "keywords"),
     ({"keywords": [{"keyword": "good one", "volume": "12"}]}, "keywords"),
     ({"keywords": [{"keyword": "good one", "extra": 1}]}, "keywords"),

@@ -353,6 +353,18 @@ def test_fenced_json_is_accepted(
     assert make().image_prompts(ARTICLE).value == ["a shoe"]
 
 
+def test_control_characters_are_dropped_but_line_breaks_kept(
+    make: Callable[..., OpenAICompatibleProvider], fake: FakeOpenAI
+) -> None:
+    fake.answers["article"] = {
+        "title": "Best\u0000 shoes\u001b",
+        "outline": ["Intro\u0007", "Picks"],
+        "body": "Shoes are...\n\n\tGood.\r",
+    }
+    article = make().write_article(Idea("Best shoes", "A guide"), ["running shoes"]).value
+    assert article == Article("Best shoes", ["Intro", "Picks"], "Shoes are...\n\n\tGood.")
+
+
 def test_timeout_is_retried(
     make: Callable[..., OpenAICompatibleProvider], fake: FakeOpenAI, sleeps: list[float]
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import unicodedata
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -47,6 +48,21 @@ _SVG = (
 
 class _Invalid(Exception):
     """The model's answer is not of the shape asked for."""
+
+
+KEPT_CONTROLS = frozenset("\n\t")
+
+
+def _printable(value: Any) -> Any:
+    """The answer without control characters but line breaks and tabs: a model may emit a
+    NUL or an escape, which is noise in content and which PostgreSQL cannot store in text."""
+    if isinstance(value, str):
+        return "".join(c for c in value if c in KEPT_CONTROLS or unicodedata.category(c) != "Cc")
+    if isinstance(value, list):
+        return [_printable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _printable(item) for key, item in value.items()}
+    return value
 
 
 def _text(obj: dict[str, Any], key: str) -> str:
@@ -225,7 +241,7 @@ class OpenAICompatibleProvider:
         content = _text(message, "content").strip()
         if content.startswith("```"):  # some compatible servers fence JSON regardless
             content = content.strip("`").removeprefix("json").strip()
-        return _obj(json.loads(content), "the answer")
+        return _obj(_printable(json.loads(content)), "the answer")
 
     def _credits(self, payload: dict[str, Any]) -> int:
         usage = payload.get("usage")

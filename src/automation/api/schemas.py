@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
@@ -14,6 +15,15 @@ BatchSize = Annotated[StrictInt, Field(ge=BATCH_SIZE_RANGE[0], le=BATCH_SIZE_RAN
 Delay = Annotated[StrictInt, Field(ge=DELAY_RANGE[0], le=DELAY_RANGE[1])]
 
 
+def _printable(text: str) -> str:
+    """``text``, refused if it holds a control character (NUL, BEL, ESC...) once whitespace
+    is trimmed: such text is garbage from the client, and PostgreSQL cannot even store a
+    NUL in a text column, so it would be an error on one backend and data on the other."""
+    if any(unicodedata.category(char) == "Cc" for char in text):
+        raise ValueError("must not contain control characters")
+    return text
+
+
 class SiteCreate(BaseModel):
     model_config = _STRICT
     name: Annotated[str, Field(min_length=1, max_length=200)]
@@ -24,7 +34,7 @@ class SiteCreate(BaseModel):
     def _trimmed(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be blank")
-        return value.strip()
+        return _printable(value.strip())
 
 
 class KeywordItem(BaseModel):
@@ -34,10 +44,10 @@ class KeywordItem(BaseModel):
 
 
 def _clean_keyword(value: str) -> str:
-    text = " ".join(value.split())
+    text = " ".join(value.split())  # tabs and line breaks are whitespace, and collapse
     if not 1 <= len(text) <= 200:
         raise ValueError("each keyword must be 1 to 200 characters after trimming")
-    return text
+    return _printable(text)
 
 
 class KeywordsImport(BaseModel):
