@@ -56,9 +56,13 @@ def test_the_state_at_each_version_is_the_run_as_it_stood(api: Api) -> None:
     for version in range(1, 6):
         answer = api.get(f"/api/v1/automation/runs/{run_id}/state", version=version)
         assert answer.status_code == 200, answer.text
+        assert answer.json()["version"] == version
         statuses.append(answer.json()["run"]["status"])
     assert statuses == ["running", "paused", "running", "paused", "cancelled"]
-    latest = api.get(f"/api/v1/automation/runs/{run_id}/state").json()["run"]
+    # Without a version: the latest state, and which version that is.
+    now = api.get(f"/api/v1/automation/runs/{run_id}/state").json()
+    assert now["version"] == 5
+    latest = now["run"]
     listed = api.get("/api/v1/automation/history", site_id=site).json()["runs"][0]
     assert (latest["status"], latest["completed_at"]) == (listed["status"], listed["completed_at"])
     beyond = api.get(f"/api/v1/automation/runs/{run_id}/state", version=6)

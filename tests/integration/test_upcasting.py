@@ -36,7 +36,8 @@ def test_a_version_1_run_loads_upcast_to_today(services: Services, settings: Set
     assert run.estimated_credits == 145
     assert run.reserved_credits == 174
     assert run.status.value == "cancelled"
-    state = services.app.run_state(ACCOUNT_ID, RUN_ID, 1)
+    version, state = services.app.run_state(ACCOUNT_ID, RUN_ID, 1)
+    assert version == 1
     assert (state["reserved_credits"], state["status"]) == (174, "running")
     listed = services.app.run_events(ACCOUNT_ID, RUN_ID)
     assert listed[0]["type"] == "RunStarted"

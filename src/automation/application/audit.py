@@ -53,8 +53,11 @@ class AuditQueries(AppBase):
         events = self._owned_run_events(account_id, run_id, gt=after_version, limit=limit)
         return [describe(event) for event in events]
 
-    def run_state(self, account_id: UUID, run_id: UUID, version: int | None) -> dict[str, Any]:
-        """The run as it stood after its event ``version`` (the latest when None)."""
+    def run_state(
+        self, account_id: UUID, run_id: UUID, version: int | None
+    ) -> tuple[int, dict[str, Any]]:
+        """The run as it stood after its event ``version`` (the latest when None), and the
+        version that is."""
         if version is not None and version < 1:
             raise InvalidValueError({"version": "must be 1 or more"})
         events = self._owned_run_events(account_id, run_id, lte=version)
@@ -66,4 +69,4 @@ class AuditQueries(AppBase):
         for event in events:
             doc = fold(doc, event)
         assert doc is not None
-        return public(doc)
+        return events[-1].originator_version, public(doc)

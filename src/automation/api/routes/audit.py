@@ -13,6 +13,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response, StreamingResponse
 
+from automation.api.answers import RunEvents, RunState, ok
 from automation.api.deps import AccountId, AppDep
 from automation.api.errors import invalid_request
 from automation.api.responses import json
@@ -31,7 +32,7 @@ def _run_id(raw: str) -> UUID:
         raise invalid_request({"run_id": "must be a UUID"}) from None
 
 
-@router.get("/{run_id}/events")
+@router.get("/{run_id}/events", responses=ok(RunEvents))
 async def run_events(
     run_id: str,
     account_id: AccountId,
@@ -44,7 +45,7 @@ async def run_events(
     return json({"run_id": str(run), "events": events})
 
 
-@router.get("/{run_id}/state")
+@router.get("/{run_id}/state", responses=ok(RunState))
 async def run_state(
     run_id: str,
     account_id: AccountId,
@@ -52,8 +53,8 @@ async def run_state(
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     run = _run_id(run_id)
-    state = await anyio.to_thread.run_sync(app.run_state, account_id, run, version)
-    return json({"run_id": str(run), "version": version, "run": state})
+    at, state = await anyio.to_thread.run_sync(app.run_state, account_id, run, version)
+    return json({"run_id": str(run), "version": at, "run": state})
 
 
 def _resume_point(request: Request) -> int:

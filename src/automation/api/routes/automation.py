@@ -10,6 +10,16 @@ import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from automation.api.answers import (
+    Config,
+    CurrentProcessing,
+    Estimate,
+    Logs,
+    PipelineOverview,
+    RunStatus,
+    SchedulePreview,
+    ok,
+)
 from automation.api.deps import (
     AccountId,
     AppDep,
@@ -60,12 +70,12 @@ async def _config(reads: ReadsDep, site_id: UUID, now: datetime) -> Response:
     return json(_config_view(site_id, stored, now))
 
 
-@router.get("/config")
+@router.get("/config", responses=ok(Config))
 async def get_config(site_id: SiteId, reads: ReadsDep, app: AppDep) -> Response:
     return await _config(reads, site_id, app.clock.now())
 
 
-@router.put("/update_config")
+@router.put("/update_config", responses=ok(Config))
 async def update_config(
     body: ConfigUpdate, site_id: SiteId, account_id: AccountId, app: AppDep, reads: ReadsDep
 ) -> Response:
@@ -76,7 +86,7 @@ async def update_config(
     return await _config(reads, site_id, app.clock.now())
 
 
-@router.post("/run_now", status_code=202)
+@router.post("/run_now", status_code=202, responses=ok(RunStatus, 202))
 async def run_now(
     site_id: SiteId, account_id: AccountId, services: ServicesDep, reads: ReadsDep
 ) -> Response:
@@ -89,14 +99,14 @@ async def run_now(
     return json({"run_id": str(written.value.id), "status": "running"}, 202)
 
 
-@router.get("/logs")
+@router.get("/logs", responses=ok(Logs))
 async def logs(
     run_id: RunId, reads: ReadsDep, lines: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> Response:
     return json({"run_id": str(run_id), "lines": await reads.query(last_lines, run_id, lines)})
 
 
-@router.get("/estimate")
+@router.get("/estimate", responses=ok(Estimate))
 async def estimate(site_id: SiteId, account_id: AccountId, services: ServicesDep) -> Response:
     def compute() -> dict[str, Any]:
         pending = services.content.pending_work(site_id)
@@ -105,14 +115,16 @@ async def estimate(site_id: SiteId, account_id: AccountId, services: ServicesDep
     return json(await anyio.to_thread.run_sync(compute))
 
 
-@router.get("/pipeline_overview")
+@router.get("/pipeline_overview", responses=ok(PipelineOverview))
 async def pipeline_overview(site_id: SiteId, services: ServicesDep) -> Response:
     counts = await anyio.to_thread.run_sync(services.content.counts, site_id)
     return json(overview(counts))
 
 
 @router.get(
-    "/current_processing", openapi_extra={"parameters": [query_id("run_id", required=False)]}
+    "/current_processing",
+    openapi_extra={"parameters": [query_id("run_id", required=False)]},
+    responses=ok(CurrentProcessing),
 )
 async def current_processing(
     request: Request,
@@ -155,7 +167,7 @@ async def _control(reads: ReadsDep, written: Written, run_id: UUID) -> Response:
     return json({"run_id": str(run_id), "status": written.value})
 
 
-@router.post("/pause")
+@router.post("/pause", responses=ok(RunStatus))
 async def pause(
     run_id: RunIdParam, account_id: AccountId, app: AppDep, reads: ReadsDep
 ) -> Response:
@@ -164,7 +176,7 @@ async def pause(
     )
 
 
-@router.post("/resume")
+@router.post("/resume", responses=ok(RunStatus))
 async def resume(
     run_id: RunIdParam, account_id: AccountId, app: AppDep, reads: ReadsDep
 ) -> Response:
@@ -173,7 +185,7 @@ async def resume(
     )
 
 
-@router.post("/cancel")
+@router.post("/cancel", responses=ok(RunStatus))
 async def cancel(
     run_id: RunIdParam, account_id: AccountId, app: AppDep, reads: ReadsDep
 ) -> Response:
@@ -182,7 +194,7 @@ async def cancel(
     )
 
 
-@router.get("/schedule_preview")
+@router.get("/schedule_preview", responses=ok(SchedulePreview))
 async def schedule_preview(
     site_id: SiteId,
     reads: ReadsDep,

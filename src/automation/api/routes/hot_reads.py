@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from automation.api.answers import CurrentRun, History, ok
 from automation.api.deps import caller_site
 from automation.api.openapi import query_id
 from automation.api.responses import raw_json
@@ -18,14 +19,14 @@ router = APIRouter(prefix="/api/v1/automation", tags=["automation"])
 SITE_ID_PARAMETER = {"parameters": [query_id("site_id")]}
 
 
-@router.get("/current_run", openapi_extra=SITE_ID_PARAMETER)
+@router.get("/current_run", openapi_extra=SITE_ID_PARAMETER, responses=ok(CurrentRun))
 async def current_run(request: Request) -> Response:
     reads, site_id = await caller_site(request)
     body = await reads.query(current_run_body, site_id)
     return raw_json('{"run":' + (body or "null") + "}")
 
 
-@router.get("/history", openapi_extra=SITE_ID_PARAMETER)
+@router.get("/history", openapi_extra=SITE_ID_PARAMETER, responses=ok(History))
 async def history(request: Request) -> Response:
     reads, site_id = await caller_site(request)
     return raw_json(await reads.query(history_body, site_id))

@@ -9,6 +9,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
+from automation.api.answers import LISTINGS, ok
 from automation.api.deps import ServicesDep, SiteId
 from automation.api.responses import json
 
@@ -41,4 +42,5 @@ def add_listings(router: APIRouter, kinds: tuple[str, ...]) -> None:
             listing_endpoint(kind),
             methods=["GET"],
             summary=f"List {kind.replace('_', ' ')}",
+            responses=ok(LISTINGS[kind]),
         )

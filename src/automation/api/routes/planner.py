@@ -6,6 +6,7 @@ import anyio.to_thread
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from automation.api.answers import KeywordsImported, ok
 from automation.api.deps import ServicesDep, SiteId
 from automation.api.responses import json
 from automation.api.routes.listings import add_listings
@@ -15,7 +16,7 @@ from automation.application.ports import KeywordInput
 router = APIRouter(prefix="/api/v1/planner", tags=["planner"])
 
 
-@router.post("/keywords", status_code=201)
+@router.post("/keywords", status_code=201, responses=ok(KeywordsImported, 201))
 async def import_keywords(body: KeywordsImport, site_id: SiteId, services: ServicesDep) -> Response:
     items = [
         KeywordInput(item) if isinstance(item, str) else KeywordInput(item.keyword, item.volume)

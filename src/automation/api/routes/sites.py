@@ -6,6 +6,7 @@ import anyio.to_thread
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from automation.api.answers import Site, Sites, ok
 from automation.api.deps import AccountId, AppDep, ReadsDep
 from automation.api.responses import json, raw_json
 from automation.api.schemas import SiteCreate
@@ -15,7 +16,7 @@ from projections.sites import sites_body
 router = APIRouter(prefix="/api/v1/sites", tags=["sites"])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=ok(Site, 201))
 async def create_site(
     body: SiteCreate, account_id: AccountId, app: AppDep, reads: ReadsDep
 ) -> Response:
@@ -35,6 +36,6 @@ async def create_site(
     )
 
 
-@router.get("")
+@router.get("", responses=ok(Sites))
 async def list_sites(account_id: AccountId, reads: ReadsDep) -> Response:
     return raw_json(await reads.query(sites_body, account_id))

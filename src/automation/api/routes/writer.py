@@ -8,6 +8,7 @@ import anyio.to_thread
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from automation.api.answers import Content, ok
 from automation.api.deps import ServicesDep, SiteId
 from automation.api.errors import ApiError
 from automation.api.responses import json
@@ -23,7 +24,7 @@ def _not_found(kind: str) -> ApiError:
 add_listings(router, ("tasks", "content", "image_prompts", "images"))
 
 
-@router.get("/content/{content_id}")
+@router.get("/content/{content_id}", responses=ok(Content))
 async def get_content(content_id: str, site_id: SiteId, services: ServicesDep) -> Response:
     item: dict[str, Any] | None = await anyio.to_thread.run_sync(
         services.content.content_item, site_id, content_id
