@@ -7,6 +7,10 @@ A body whose ``Content-Length`` is over the cap is refused before any of it is r
 server holds a body to its declared length). A body without one (chunked) is read here up
 to the cap, and handed on only if it ends within it. Nothing is changed by a refused
 request.
+
+Not FastAPI's ``max_body_size``: it checks the declared length only when a route reads
+its body, so a route that reads none (``run_now``, ``pause``, ``cancel``) would run its
+command and then answer 413, and a refused request would have changed something.
 """
 
 from __future__ import annotations
