@@ -303,6 +303,17 @@ class RunState(BaseModel):
     run: Run
 
 
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, dict[str, Any]] = Field(
+        description="per backing part (store, projections, bus): ok, and what was seen"
+    )
+
+
 def ok(model: type[BaseModel], status: int = 200) -> dict[int | str, dict[str, Any]]:
     """A route's ``responses`` entry documenting its answer as ``model``."""
     return {status: {"model": model}}

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from starlette.responses import Response
 
+from automation.api.answers import Health, Readiness, ok
 from automation.api.deps import ServicesDep
 from automation.api.responses import json
 from automation.bootstrap import Services
@@ -24,7 +25,7 @@ LAG_SECONDS = Gauge(
 )
 
 
-@router.get("/healthz")
+@router.get("/healthz", responses=ok(Health))
 async def healthz() -> Response:
     return json({"status": "ok"})
 
@@ -68,7 +69,13 @@ def readiness(services: Services) -> dict[str, object]:
 
 @router.get(
     "/readyz",
-    responses={503: {"description": "not ready: the same report (a failing check has ok false)"}},
+    responses={
+        **ok(Readiness),
+        503: {
+            "description": "not ready: the same report (a failing check has ok false)",
+            "model": Readiness,
+        },
+    },
 )
 async def readyz(services: ServicesDep) -> Response:
     report = await anyio.to_thread.run_sync(readiness, services)
