@@ -367,6 +367,7 @@ def _case_row(
         "items_per_s": round(len(case.keywords) / elapsed, 3),
         "batches": batches,
         "ms_per_batch": round(elapsed * 1000 / per_batch, 2),
+        "steps_per_s": round(batches / elapsed, 1),  # a batch is one durable step
         "run_events": len(events),
         "stages": {
             str(s): {"processed": r["processed"], "created": r["created"]}
@@ -666,6 +667,11 @@ def _targets(
         ratio = row["items_per_s"] / celery_rate if celery_rate else None
         wanted = TARGETS[row["batching"]]
         row["ratio_to_celery"] = None if ratio is None else round(ratio, 3)
+        # Per step: a batch against a Celery task (a chain is CHAIN_LENGTH tasks).
+        tasks_per_s = celery_rate * celery_chains.CHAIN_LENGTH
+        row["steps_ratio_to_celery_tasks"] = (
+            round(row["steps_per_s"] / tasks_per_s, 3) if tasks_per_s else None
+        )
         if not row["targeted"]:
             continue  # reported beside the deployed layout, not held to the targets
         target.setdefault(row["case"], {})[row["batching"]] = {
@@ -709,7 +715,7 @@ def _table(
     header = (
         f"{'stack (layout)':<34} {'batch sizes':<12} {'keywords':>8} {'batches':>8} "
         f"{'seconds':>8} {'items/s':>8} {'min-max':>13} {'ms/batch':>9} {'cpu ms/item':>12} "
-        f"{'x celery':>9} {'target':>9}  status"
+        f"{'x celery':>9} {'target':>9} {'x tasks':>8}  status"
     )
     lines = [header, "-" * len(header)]
     for row in rows:
@@ -726,7 +732,8 @@ def _table(
             f"{row['batches']:>8} {row['elapsed_s']:>8.1f} {row['items_per_s']:>8.2f} "
             f"{spread:>13} {row['ms_per_batch']:>9.1f} "
             f"{_fmt(row['machine_cpu_ms_per_item'], '.1f'):>12} "
-            f"{_fmt(row['ratio_to_celery'], '.3f'):>9} {verdict:>9}  {row['status']}"
+            f"{_fmt(row['ratio_to_celery'], '.3f'):>9} {verdict:>9} "
+            f"{_fmt(row['steps_ratio_to_celery_tasks'], '.3f'):>8}  {row['status']}"
         )
     if celery is not None:
         rounds = f"{len(celery['rounds'])}x{celery['chains_per_round']}"
@@ -736,7 +743,7 @@ def _table(
             f"{'celery (2 pool processes)':<34} {'7-task chain':<12} {rounds:>8} {'-':>8} "
             f"{celery['seconds']:>8.1f} {celery['chains_per_s']:>8.2f} {spread:>13} {'-':>9} "
             f"{_fmt(celery['machine_cpu_ms_per_chain'], '.1f'):>12} {'1':>9} "
-            f"{'':>9}  {'ok' if celery['valid'] else 'FAILED'} (chains/s; median round "
+            f"{'':>9} {'1':>8}  {'ok' if celery['valid'] else 'FAILED'} (chains/s; median round "
             f"{celery['median_round_chains_per_s']:.1f}; cpu ms per chain)"
         )
     if durable is not None:
@@ -748,13 +755,16 @@ def _table(
             f"{'durable chains (2 processes)':<34} {'7-step chain':<12} {rounds:>8} {'-':>8} "
             f"{durable['seconds']:>8.1f} {durable['chains_per_s']:>8.2f} {spread:>13} "
             f"{'-':>9} {_fmt(durable['machine_cpu_ms_per_chain'], '.1f'):>12} "
-            f"{_fmt(ratio, '.3f'):>9} {'':>9}  {'ok' if durable['valid'] else 'FAILED'} "
+            f"{_fmt(ratio, '.3f'):>9} {'':>9} {_fmt(ratio, '.3f'):>8}  "
+            f"{'ok' if durable['valid'] else 'FAILED'} "
             "(chains/s; each step a commit, a confirmed publish, an ack)"
         )
     lines.append(
         f"items/s: the median of {REPEATS} runs of each case (min-max: all of them); cpu "
         "ms/item: busy CPU time of the whole machine (every process, PostgreSQL and RabbitMQ "
-        "included) per keyword of the median run, per chain for Celery"
+        "included) per keyword of the median run, per chain for Celery; x tasks: steps (batches) "
+        "per second over Celery's tasks per second, the rate of one durable step against one "
+        "task (a keyword is 12 steps at batch size 1, a chain 7 tasks)"
     )
     lines += [
         "",
