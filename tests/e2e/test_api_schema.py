@@ -28,11 +28,13 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from hypothesis.stateful import run_state_machine_as_test
 from schemathesis import GenerationMode
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
 from tests.conftest import Api, RunningServer
 
+WORKFLOWS = 20  # sequences of up to 8 calls each
 EXAMPLES = 25  # per operation and mode: about 3,000 requests a backend, in about 15 s
 METHODS = {"GET", "POST", "PUT", "DELETE", "PATCH"}
 
@@ -57,14 +59,13 @@ def _with_real_ids(case: Any, ids: dict[str, str]) -> bool:
     return replaced
 
 
-def test_every_answer_is_one_the_document_promises(
-    server: RunningServer, api: Api, real_ids: dict[str, str]
-) -> None:
+def _document(server: RunningServer, api: Api) -> Any:
+    """The served document, with the caller's token given as its bearer scheme: valid cases
+    carry it, invalid ones may lack or spoil it, and ``ignored_auth`` sends each again
+    without it."""
     document = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
     token = api.http.headers["authorization"]
 
-    # The caller's token, given as the document's bearer scheme: valid cases carry it,
-    # invalid ones may lack it or spoil it, and ``ignored_auth`` sends each again without.
     @document.auth()
     class CallersToken:
         def get(self, case: Any, context: Any) -> str:
@@ -73,9 +74,16 @@ def test_every_answer_is_one_the_document_promises(
         def set(self, case: Any, data: str, context: Any) -> None:
             case.headers = {**(case.headers or {}), "Authorization": data}
 
+    return document.exclude(path_regex="/stream$")
+
+
+def test_every_answer_is_one_the_document_promises(
+    server: RunningServer, api: Api, real_ids: dict[str, str]
+) -> None:
+    document = _document(server, api)
     excluded = [positive_data_acceptance]
     tested = 0
-    for result in document.exclude(path_regex="/stream$").get_all_operations():
+    for result in document.get_all_operations():
         operation = result.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
@@ -101,6 +109,56 @@ def test_every_answer_is_one_the_document_promises(
                 assert mode is GenerationMode.NEGATIVE, operation.label
         tested += 1
     assert tested >= 30  # every operation but the stream was generated for
+
+
+def test_workflows_along_the_documents_links_answer_as_promised(
+    server: RunningServer, api: Api
+) -> None:
+    """Sequences of calls that follow the document's links (a new site's id into the
+    operations that take a site, a new run's id into those that steer and read it), each
+    answer held to the same checks: what one call leaves behind must not make the next fail."""
+    machine = _document(server, api).as_state_machine()
+
+    class Workflows(machine):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"base_url": server.url}
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            case.validate_response(response, excluded_checks=[positive_data_acceptance])
+
+    run_state_machine_as_test(
+        Workflows,
+        settings=settings(
+            max_examples=WORKFLOWS,
+            stateful_step_count=8,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
+
+
+def test_the_document_links_each_new_id_to_the_operations_that_take_it(api: Api) -> None:
+    paths: dict[str, Any] = api.get("/openapi.json").json()["paths"]
+
+    def takers(name: str) -> set[str]:
+        return {
+            op["operationId"]
+            for operations in paths.values()
+            for op in operations.values()
+            if any(p["name"] == name for p in op.get("parameters", []))
+        }
+
+    site_links = paths["/api/v1/sites"]["post"]["responses"]["201"]["links"]
+    run_links = paths["/api/v1/automation/run_now"]["post"]["responses"]["202"]["links"]
+    assert set(site_links) == takers("site_id")
+    assert set(run_links) == takers("run_id")
+    assert len(site_links) >= 15  # today 19: every listing, the config, runs, estimates...
+    assert len(run_links) >= 8
+    for links, name in ((site_links, "site_id"), (run_links, "run_id")):
+        for link in links.values():
+            assert list(link["parameters"].values()) == [f"$response.body#/{name}"]
 
 
 def test_a_method_a_path_lacks_is_a_405_naming_every_method_it_has(

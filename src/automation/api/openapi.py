@@ -101,7 +101,26 @@ def _complete(document: dict[str, Any], routes: list[RouteContext]) -> dict[str,
             operation = document["paths"].get(route.path_format or "", {}).get(method.lower())
             if operation is not None:
                 _complete_operation(operation, route)
+    _link(document, ("/api/v1/sites", "post", "201"), "site_id")
+    _link(document, ("/api/v1/automation/run_now", "post", "202"), "run_id")
     return document
+
+
+def _link(document: dict[str, Any], source: tuple[str, str, str], name: str) -> None:
+    """OpenAPI links from the answer that makes an id to every operation that takes it, so
+    a client (or a stateful test tool) can follow the workflow: create a site, then use it;
+    start a run, then steer and read it."""
+    path, method, status = source
+    links: dict[str, Any] = {}
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            places = [p["in"] for p in operation.get("parameters", []) if p["name"] == name]
+            if places and operation.get("operationId"):
+                links[operation["operationId"]] = {
+                    "operationId": operation["operationId"],
+                    "parameters": {f"{places[0]}.{name}": f"$response.body#/{name}"},
+                }
+    document["paths"][path][method]["responses"][status]["links"] = links
 
 
 def _complete_operation(operation: dict[str, Any], route: RouteContext) -> None:
