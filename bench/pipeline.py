@@ -60,7 +60,7 @@ from automation.bootstrap import Services, build
 from automation.config import Settings as ServiceSettings
 from automation.demo import demo_keywords
 from automation.domain.config import SiteConfig
-from bench import celery_chains, durable_chains, read_endpoints
+from bench import celery_chains, durable_chains, embedded_chains, read_endpoints
 from bench.servers import automation_command, clean_env, machine_cpu_seconds
 from consumers.orchestrator import WORK_QUEUE
 from consumers.runtime import BackgroundRoles
@@ -81,6 +81,7 @@ DEFAULT_CONFIG = {
     **{f"stage_{s}_batch_size": SiteConfig().batch_size(s) for s in STAGES},
 }
 TARGETS = {"batch_size_1": 1.0, "default": 3.0}  # pipeline items/s over Celery chains/s
+FLOOR_CHAINS = {"production": "durable", "embedded": "embedded"}  # each backend's floor
 
 REPEATS = 3  # each case runs this many times on a fresh stack; the median run is reported
 RUN_TIMEOUT_S = 150.0
@@ -637,6 +638,45 @@ def _measure_durable(workdir: Path, chains: int) -> dict[str, Any]:
     }
 
 
+def _measure_embedded(workdir: Path, chains: int) -> dict[str, Any]:
+    """The embedded stack's floor (``bench/embedded_chains.py``): textbook durable chains in
+    this one process on a SQLite file, measured in rounds as Celery's chains are."""
+    path = workdir / f"embedded-chains-{uuid.uuid4().hex[:10]}.db"
+    warmup = embedded_chains.run_chains(path, CELERY_WARMUP_CHAINS, 0)
+    if warmup.missing:
+        raise RuntimeError(f"the embedded chains' warm-up lost {warmup.missing} steps")
+    rounds: list[embedded_chains.ChainsResult] = []
+    cpu_before = machine_cpu_seconds()
+    for number in range(CELERY_ROUNDS):
+        result = embedded_chains.run_chains(path, chains, (number + 1) * 10_000)
+        rounds.append(result)
+        _log(
+            f"embedded chains round {number + 1}: {chains} chains in {result.seconds:.2f} s, "
+            f"{result.chains_per_s:.1f} chains/s, {result.missing} steps missing"
+        )
+    cpu_after = machine_cpu_seconds()
+    seconds = sum(r.seconds for r in rounds)
+    total = chains * len(rounds)
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    missing = sum(r.missing for r in rounds)
+    return {
+        "machine_cpu_ms_per_chain": None if cpu is None else round(cpu * 1000 / total, 2),
+        "chain_length": embedded_chains.CHAIN_LENGTH,
+        "chains_per_round": chains,
+        "rounds": [
+            {"seconds": round(r.seconds, 3), "chains_per_s": round(r.chains_per_s, 2)}
+            for r in rounds
+        ],
+        "chains": total,
+        "seconds": round(seconds, 3),
+        "chains_per_s": round(total / seconds, 2) if seconds else 0.0,
+        "missing": missing,
+        "valid": missing == 0 and len(rounds) == CELERY_ROUNDS,
+        "consumers": embedded_chains.CONSUMERS,
+        "step": "one SQLite commit (WAL, synchronous=FULL) in a worker thread, then the hand-on",
+    }
+
+
 # --- preflight, report --------------------------------------------------------------------
 
 
@@ -660,8 +700,11 @@ def _preflight() -> list[str]:
 
 
 def _targets(
-    rows: list[dict[str, Any]], celery_rate: float, durable_steps_per_s: float | None
+    rows: list[dict[str, Any]], celery_rate: float, floor_steps_per_s: dict[str, float | None]
 ) -> dict[str, Any]:
+    """The verdict on each targeted row; ``floor_steps_per_s``: the steps per second of the
+    bare durable chains of each backend (production: ``durable_chains``, embedded:
+    ``embedded_chains``)."""
     target: dict[str, Any] = {}
     for row in rows:
         ratio = row["items_per_s"] / celery_rate if celery_rate else None
@@ -680,23 +723,23 @@ def _targets(
             "ratio": row["ratio_to_celery"],
             "target": wanted,
             "met": ratio is not None and ratio >= wanted,
-            "floor": _floor(row, celery_rate, durable_steps_per_s),
+            "floor": _floor(row, celery_rate, floor_steps_per_s.get(row["backend"])),
         }
     return target
 
 
 def _floor(
-    row: dict[str, Any], celery_rate: float, durable_steps_per_s: float | None
+    row: dict[str, Any], celery_rate: float, steps_per_s: float | None
 ) -> dict[str, Any] | None:
-    """What the bare durable mechanism could carry of this case: the durable chains' steps
-    per second over the case's batches per keyword (a batch is one durable step: a commit,
-    a confirmed publish, an ack), as keywords/s and as a multiple of Celery. Those chains
-    run on PostgreSQL and RabbitMQ, and in parallel without a stage ever waiting for
-    another, so this is an upper bound for the production stack only (None elsewhere)."""
-    if row["backend"] != "production" or not durable_steps_per_s or not celery_rate:
+    """What the bare durable mechanism of the row's backend could carry of this case: its
+    chains' steps per second over the case's batches per keyword (a batch is one durable
+    step), as keywords/s and as a multiple of Celery. The chains' steps run in parallel
+    without a stage ever waiting for another and do nothing but commit (and, on RabbitMQ,
+    publish and ack), so this is an upper bound."""
+    if not steps_per_s or not celery_rate:
         return None
     steps_per_item = row["batches"] / row["keywords"]
-    items_per_s = durable_steps_per_s / steps_per_item
+    items_per_s = steps_per_s / steps_per_item
     return {
         "steps_per_item": round(steps_per_item, 2),
         "items_per_s": round(items_per_s, 1),
@@ -705,12 +748,19 @@ def _floor(
     }
 
 
+def _steps_per_s(chains: dict[str, Any] | None, length: int) -> float | None:
+    return chains["chains_per_s"] * length if chains and chains["valid"] else None
+
+
 def _fmt(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
 def _table(
-    rows: list[dict[str, Any]], celery: dict[str, Any] | None, durable: dict[str, Any] | None
+    rows: list[dict[str, Any]],
+    celery: dict[str, Any] | None,
+    durable: dict[str, Any] | None,
+    embedded: dict[str, Any] | None,
 ) -> str:
     header = (
         f"{'stack (layout)':<34} {'batch sizes':<12} {'keywords':>8} {'batches':>8} "
@@ -746,18 +796,22 @@ def _table(
             f"{'':>9} {'1':>8}  {'ok' if celery['valid'] else 'FAILED'} (chains/s; median round "
             f"{celery['median_round_chains_per_s']:.1f}; cpu ms per chain)"
         )
-    if durable is not None:
-        rounds = f"{len(durable['rounds'])}x{durable['chains_per_round']}"
-        rates = [r["chains_per_s"] for r in durable["rounds"]]
+    for label, chains, step in (
+        ("durable chains (2 processes)", durable, "a commit, a confirmed publish, an ack"),
+        ("embedded chains (1 process)", embedded, "a SQLite commit, then the hand-on"),
+    ):
+        if chains is None:
+            continue
+        rounds = f"{len(chains['rounds'])}x{chains['chains_per_round']}"
+        rates = [r["chains_per_s"] for r in chains["rounds"]]
         spread = f"{min(rates):.1f}-{max(rates):.1f}" if rates else "-"
-        ratio = durable["chains_per_s"] / celery["chains_per_s"] if celery else None
+        ratio = chains["chains_per_s"] / celery["chains_per_s"] if celery else None
         lines.append(
-            f"{'durable chains (2 processes)':<34} {'7-step chain':<12} {rounds:>8} {'-':>8} "
-            f"{durable['seconds']:>8.1f} {durable['chains_per_s']:>8.2f} {spread:>13} "
-            f"{'-':>9} {_fmt(durable['machine_cpu_ms_per_chain'], '.1f'):>12} "
+            f"{label:<34} {'7-step chain':<12} {rounds:>8} {'-':>8} "
+            f"{chains['seconds']:>8.1f} {chains['chains_per_s']:>8.2f} {spread:>13} "
+            f"{'-':>9} {_fmt(chains['machine_cpu_ms_per_chain'], '.1f'):>12} "
             f"{_fmt(ratio, '.3f'):>9} {'':>9} {_fmt(ratio, '.3f'):>8}  "
-            f"{'ok' if durable['valid'] else 'FAILED'} "
-            "(chains/s; each step a commit, a confirmed publish, an ack)"
+            f"{'ok' if chains['valid'] else 'FAILED'} (chains/s; each step {step})"
         )
     lines.append(
         f"items/s: the median of {REPEATS} runs of each case (min-max: all of them); cpu "
@@ -799,6 +853,7 @@ def run(settings: read_endpoints.Settings) -> int:
     rows: list[dict[str, Any]] = []
     celery: dict[str, Any] | None = None
     durable: dict[str, Any] | None = None
+    embedded: dict[str, Any] | None = None
     if not problems:
         with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
             workdir = Path(tmp)
@@ -813,6 +868,11 @@ def run(settings: read_endpoints.Settings) -> int:
                 durable = _measure_durable(workdir, BATCH_1_KEYWORDS)
             except Exception as error:  # noqa: BLE001 - reported; the run is invalid
                 problems.append(f"durable chains baseline failed: {error!r}")
+            _log(f"embedded chains baseline: {CELERY_ROUNDS} rounds of {BATCH_1_KEYWORDS} chains")
+            try:
+                embedded = _measure_embedded(workdir, BATCH_1_KEYWORDS)
+            except Exception as error:  # noqa: BLE001 - reported; the run is invalid
+                problems.append(f"embedded chains baseline failed: {error!r}")
             for case in _cases():
                 try:
                     runs = [_measure_case(case, workdir) for _ in range(REPEATS)]
@@ -824,20 +884,19 @@ def run(settings: read_endpoints.Settings) -> int:
         problems.append(f"celery: {celery['failures']} chains failed ({first})")
     if durable is not None and not durable["valid"]:
         problems.append(f"durable chains: {durable['missing']} chains did not come back")
+    if embedded is not None and not embedded["valid"]:
+        problems.append(f"embedded chains: {embedded['missing']} steps were not committed")
     problems += [
         f"{row['case']} {row['batching']}: the run did not complete ({row['status']}; "
         f"{row['error']})"
         for row in rows
         if not row["valid"]
     ]
-    durable_steps = (
-        durable["chains_per_s"] * durable_chains.CHAIN_LENGTH
-        if durable and durable["valid"]
-        else None
-    )
-    target = _targets(
-        rows, celery["chains_per_s"] if celery and celery["valid"] else 0.0, durable_steps
-    )
+    floors = {
+        "production": _steps_per_s(durable, durable_chains.CHAIN_LENGTH),
+        "embedded": _steps_per_s(embedded, embedded_chains.CHAIN_LENGTH),
+    }
+    target = _targets(rows, celery["chains_per_s"] if celery and celery["valid"] else 0.0, floors)
     valid = not problems and len(rows) == len(_cases())
     result = {
         "benchmark": "pipeline",
@@ -871,13 +930,14 @@ def run(settings: read_endpoints.Settings) -> int:
         "results": rows,
         "celery": celery,
         "durable_chains": durable,
+        "embedded_chains": embedded,
         "target": target,
         "elapsed_s": round(time.perf_counter() - began, 1),
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")
 
-    print(_table(rows, celery, durable))
+    print(_table(rows, celery, durable, embedded))
     print()
     for case_name, verdicts in target.items():
         for batching, verdict in verdicts.items():
@@ -889,7 +949,8 @@ def run(settings: read_endpoints.Settings) -> int:
             floor = verdict["floor"]
             if floor is not None:
                 print(
-                    f"  floor: durable chains' steps/s over {floor['steps_per_item']:g} steps "
+                    f"  floor: {FLOOR_CHAINS[case_name.split()[0]]} chains' steps/s over "
+                    f"{floor['steps_per_item']:g} steps "
                     f"per keyword = {floor['items_per_s']:g} keywords/s = "
                     f"{floor['ratio']:.3f}x celery"
                     + (": the target is beyond it" if floor["excludes_target"] else "")
