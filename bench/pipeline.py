@@ -22,7 +22,10 @@ work queue; they are stopped (SIGTERM, a graceful stop) before the schema is dro
 The baseline, on the same RabbitMQ in the same run: Celery chains of seven tasks that
 return their input (``bench/celery_chains.py``), a ``celery worker`` subprocess with
 concurrency 2 and the ``rpc://`` result backend, 40 chains submitted at once, timed until
-every chain's result is back, in a few rounds.
+every chain's result is back, in a few rounds. Beside it, each stack's floor, measured the
+same way: textbook durable chains on PostgreSQL and RabbitMQ (``bench/durable_chains.py``)
+and in one process on SQLite (``bench/embedded_chains.py``); under each target, the floor
+says what that mechanism alone could carry of the case.
 
 Every run's critical path is also timed by wrapping a few methods of the wired services in
 this process (a couple of microseconds per call), so the table says where a batch's time
