@@ -619,23 +619,7 @@ def _measure_durable(workdir: Path, chains: int) -> dict[str, Any]:
             _stop_process_group(worker)
         _delete_rabbit(queues=[queue, durable_chains.done_queue(queue)], exchanges=[])
         durable_chains.drop_table(POSTGRES_URL, table)
-    seconds = sum(r.seconds for r in rounds)
-    total = chains * len(rounds)
-    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
-    missing = sum(r.missing for r in rounds)
-    return {
-        "machine_cpu_ms_per_chain": None if cpu is None else round(cpu * 1000 / total, 2),
-        "chain_length": durable_chains.CHAIN_LENGTH,
-        "chains_per_round": chains,
-        "rounds": [
-            {"seconds": round(r.seconds, 3), "chains_per_s": round(r.chains_per_s, 2)}
-            for r in rounds
-        ],
-        "chains": total,
-        "seconds": round(seconds, 3),
-        "chains_per_s": round(total / seconds, 2) if seconds else 0.0,
-        "missing": missing,
-        "valid": missing == 0 and len(rounds) == CELERY_ROUNDS,
+    return _chains_summary(rounds, chains, cpu_before, cpu_after, durable_chains.CHAIN_LENGTH) | {
         "workers": CELERY_CONCURRENCY,
         "step": "one PostgreSQL commit, one confirmed persistent publish, then the ack",
     }
@@ -658,13 +642,24 @@ def _measure_embedded(workdir: Path, chains: int) -> dict[str, Any]:
             f"{result.chains_per_s:.1f} chains/s, {result.missing} steps missing"
         )
     cpu_after = machine_cpu_seconds()
+    return _chains_summary(rounds, chains, cpu_before, cpu_after, embedded_chains.CHAIN_LENGTH) | {
+        "consumers": embedded_chains.CONSUMERS,
+        "step": "one SQLite commit (WAL, synchronous=FULL) in a worker thread, then the hand-on",
+    }
+
+
+def _chains_summary(
+    rounds: list[Any], chains: int, cpu_before: float | None, cpu_after: float | None, length: int
+) -> dict[str, Any]:
+    """A chain baseline's rounds (each with ``seconds``, ``chains_per_s``, ``missing``) as
+    the JSON reports them; valid when every round ran and nothing went missing."""
     seconds = sum(r.seconds for r in rounds)
     total = chains * len(rounds)
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     missing = sum(r.missing for r in rounds)
     return {
         "machine_cpu_ms_per_chain": None if cpu is None else round(cpu * 1000 / total, 2),
-        "chain_length": embedded_chains.CHAIN_LENGTH,
+        "chain_length": length,
         "chains_per_round": chains,
         "rounds": [
             {"seconds": round(r.seconds, 3), "chains_per_s": round(r.chains_per_s, 2)}
@@ -675,8 +670,6 @@ def _measure_embedded(workdir: Path, chains: int) -> dict[str, Any]:
         "chains_per_s": round(total / seconds, 2) if seconds else 0.0,
         "missing": missing,
         "valid": missing == 0 and len(rounds) == CELERY_ROUNDS,
-        "consumers": embedded_chains.CONSUMERS,
-        "step": "one SQLite commit (WAL, synchronous=FULL) in a worker thread, then the hand-on",
     }
 
 
