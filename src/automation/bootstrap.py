@@ -74,6 +74,8 @@ class Services:
     def close(self) -> None:
         self.scheduler.stop()
         self.projector.stop()
+        self.worker.close()
+        self.orchestrator.close()
         if self.wakeups is not None:
             self.wakeups.stop()
         self.app.close()

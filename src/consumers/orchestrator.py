@@ -32,12 +32,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import anyio.to_thread
-
 from automation.adapters.sql import Database, Tx
 from automation.application.app import AutomationApp
 from automation.application.pipeline import MOVED, BatchWork, Dispatch, InFlight
 from automation.application.ports import PipelineStore, WorkBus
+from consumers.threads import Threads
 from projections.run_document import is_run_event
 from projections.runtime import (
     TRACKING_DDL,
@@ -166,6 +165,7 @@ class Orchestrator:
         # Runs with batches whose send failed, and when to try sending them again.
         self._resend: dict[UUID, float] = {}
         self.poll_interval = poll_interval
+        self._threads = Threads("orchestrator", 4)  # its calls take turns
         # When this orchestrator started (set by ``run``): a batch not sent since may be lost.
         self._started_at = -math.inf
         # The orchestrator's log position as this process last read or wrote it; the
@@ -237,9 +237,7 @@ class Orchestrator:
     async def fire(self, run_id: UUID, version: int | None) -> None:
         """Take the run's next step. ``version`` is its step row's, to settle the row
         after; None for a retry of failed sends, which leaves the row as it is."""
-        outcome = await anyio.to_thread.run_sync(
-            self.app.advance_run, run_id, self.store, self.window
-        )
+        outcome = await self._threads.run(self.app.advance_run, run_id, self.store, self.window)
         if outcome == MOVED or (isinstance(outcome, Dispatch) and outcome.new):
             # The step saved events (a stage moved, or batches were dispatched); following
             # them sets the next step, and the next ``step`` follows before it fires, so
@@ -256,7 +254,7 @@ class Orchestrator:
             oldest = min((self._last_sent(f) for f in outcome.in_flight), default=now)
             rearm = oldest + self.watchdog
         if settle and version is not None:
-            await anyio.to_thread.run_sync(self._settle, run_id, version, rearm)
+            await self._threads.run(self._settle, run_id, version, rearm)
             self._due_by(rearm)
         else:
             self._due_by(self.app.clock.now().timestamp())  # follow its new events at once
@@ -305,8 +303,8 @@ class Orchestrator:
         (on start: all of them); how many were sent. A run whose sends fail is tried again
         about a second later, as in ``fire``."""
         sent = 0
-        for run_id in await anyio.to_thread.run_sync(self._running_runs):
-            flights = await anyio.to_thread.run_sync(self.app.batches_in_flight, run_id)
+        for run_id in await self._threads.run(self._running_runs):
+            flights = await self._threads.run(self.app.batches_in_flight, run_id)
             now = self.app.clock.now().timestamp()
             lost = [f.work for f in flights if self._lost(f, now, None)]
             with contextlib.suppress(Exception):  # retried soon: see ``_send``
@@ -329,7 +327,7 @@ class Orchestrator:
         """Follow the log to its end; how many events were followed."""
         done = 0
         while True:
-            count = await anyio.to_thread.run_sync(self.follow, batch_size)
+            count = await self._threads.run(self.follow, batch_size)
             done += count
             if count < batch_size:  # a short read reached the end of the log
                 return done
@@ -338,7 +336,7 @@ class Orchestrator:
         """Follow the log, then fire every due step; how much was done."""
         done = await self.follow_all()
         now = self.app.clock.now()
-        due: list[tuple[UUID, int | None]] = list(await anyio.to_thread.run_sync(self.due, now))
+        due: list[tuple[UUID, int | None]] = list(await self._threads.run(self.due, now))
         # Runs whose work messages could not be sent (the broker was away): try again
         # soon, rather than waiting for the batches' watchdog.
         retries = [r for r, at in self._resend.items() if at <= now.timestamp()]
@@ -354,6 +352,9 @@ class Orchestrator:
                 log.exception("step of run %s failed; it fires again", run_id)
             done += 1
         return done
+
+    def close(self) -> None:
+        self._threads.close()
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()

@@ -18,13 +18,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import anyio.to_thread
-
 from automation.application.app import AutomationApp
 from automation.application.pipeline import BatchWork, Refill
 from automation.application.ports import WorkBus, WorkMessage
 from automation.application.stages import StageFailedError, StageRunner
 from consumers.orchestrator import WORK_QUEUE
+from consumers.threads import Threads
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +37,7 @@ class StageWorker:
         self.runner = runner
         self._bus: WorkBus | None = None
         self._window = 1
+        self._threads = Threads("stage-worker")
 
     def dispatch_through(self, bus: WorkBus, window: int) -> None:
         """Refill the stage of each recorded batch up to ``window`` batches in flight, and
@@ -46,9 +46,12 @@ class StageWorker:
 
     async def __call__(self, message: WorkMessage) -> None:
         work = BatchWork.from_body(message.body)
-        follow_ups = await anyio.to_thread.run_sync(self.process, work, message.redelivered)
+        follow_ups = await self._threads.run(self.process, work, message.redelivered)
         if follow_ups and self._bus is not None:
             await self._send(self._bus, follow_ups)
+
+    def close(self) -> None:
+        self._threads.close()
 
     @staticmethod
     async def _send(bus: WorkBus, batches: list[BatchWork]) -> None:
