@@ -76,6 +76,8 @@ class Services:
         self.projector.stop()
         self.worker.close()
         self.orchestrator.close()
+        if self.relay is not None:
+            self.relay.close()
         if self.wakeups is not None:
             self.wakeups.stop()
         self.app.close()

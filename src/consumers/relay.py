@@ -17,7 +17,6 @@ from collections.abc import Callable
 from functools import lru_cache
 from uuid import UUID
 
-import anyio.to_thread
 import orjson
 
 from automation.adapters.sql import Database
@@ -29,6 +28,7 @@ from automation.application.event_catalogue import (
     routing_key,
 )
 from automation.application.ports import EventPublisher, Leadership, OutgoingEvent
+from consumers.threads import Threads
 from projections.runtime import (
     EventSource,
     Notification,
@@ -89,6 +89,10 @@ class Relay:
         self.batch_size = batch_size
         self.wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._threads = Threads("relay", 2)  # its calls take turns
+
+    def close(self) -> None:
+        self._threads.close()
 
     def wake_threadsafe(self) -> None:
         """Wake the relay from any thread (for example, right after a save)."""
@@ -111,15 +115,15 @@ class Relay:
     async def step(self) -> int:
         """Publish the next batch; returns how many events it published (none while
         another copy leads)."""
-        if not await anyio.to_thread.run_sync(self.leadership.is_leader):
+        if not await self._threads.run(self.leadership.is_leader):
             return 0
-        start = await anyio.to_thread.run_sync(self.position)
-        events, end = await anyio.to_thread.run_sync(self._prepare, start)
+        start = await self._threads.run(self.position)
+        events, end = await self._threads.run(self._prepare, start)
         if not events:
             return 0
         await self.publisher.publish(events)
         try:
-            await anyio.to_thread.run_sync(self._advance, start, end)
+            await self._threads.run(self._advance, start, end)
         except StalePositionError:
             log.warning("another relay moved the position; this batch went out twice")
         return len(events)
@@ -142,4 +146,4 @@ class Relay:
             )
             for task in pending:
                 task.cancel()
-        await anyio.to_thread.run_sync(self.leadership.release)
+        await self._threads.run(self.leadership.release)
