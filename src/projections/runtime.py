@@ -89,25 +89,22 @@ def claim_positions(db: Database, tx: Tx, names: Sequence[str]) -> dict[str, int
     (or a rebuild) waits here, then sees how far the first got, instead of applying the
     same events again. Rows are locked in name order, whoever asks, so claimers never
     deadlock."""
-    marks = ",".join("?" * len(names))
     lock = " FOR UPDATE" if db.dialect == "postgres" else ""  # SQLite: the write tx excludes
-    rows = tx.fetchall(
-        f"SELECT name, position FROM projection_tracking WHERE name IN ({marks}) "
-        f"ORDER BY name{lock}",
-        list(names),
-    )
-    found = {str(r[0]): int(r[1]) for r in rows}
-    return {name: found.get(name, 0) for name in names}
+    return _positions(tx, names, " ORDER BY name" + lock)
 
 
 def positions_of(db: Database, names: Sequence[str]) -> dict[str, int]:
     """The views' committed positions, without locking them (0 for a view never moved)."""
-    marks = ",".join("?" * len(names))
     with db.read() as tx:
-        rows = tx.fetchall(
-            f"SELECT name, position FROM projection_tracking WHERE name IN ({marks})",
-            list(names),
-        )
+        return _positions(tx, names)
+
+
+def _positions(tx: Tx, names: Sequence[str], suffix: str = "") -> dict[str, int]:
+    marks = ",".join("?" * len(names))
+    rows = tx.fetchall(
+        f"SELECT name, position FROM projection_tracking WHERE name IN ({marks}){suffix}",
+        list(names),
+    )
     found = {str(r[0]): int(r[1]) for r in rows}
     return {name: found.get(name, 0) for name in names}
 
