@@ -1,18 +1,29 @@
-"""The ``automation`` command: the server, its roles, and the admin tools."""
+"""The ``automation`` command: the server, its roles, and the tools to run and audit it.
+
+Every command reports a failure the same way: one JSON object on stderr
+(``{"error": "...", ...}``) and an exit code from ``cli_parser`` (0 done, 1 a check found a
+difference, 2 refused or bad arguments, 3 the service could not be reached). A reader that
+closes the pipe early (``… | head``) ends the command quietly.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from uuid import UUID
 
 import orjson
+from pydantic import ValidationError
 
+from automation import cli_runs, logs
+from automation.cli_parser import OK, REFUSED, UNREACHABLE, build, fail
+from automation.client import ApiError, ServiceUnreachable
 from automation.config import Settings
 from automation.domain.errors import DomainError
+
+log = logging.getLogger("automation.cli")
 
 
 def _print(value: object) -> None:
@@ -20,83 +31,10 @@ def _print(value: object) -> None:
     sys.stdout.flush()
 
 
-def _fail(message: str, code: int = 2) -> int:
-    sys.stderr.write(orjson.dumps({"error": message}).decode() + "\n")
-    return code
-
-
-def _account_id(raw: str) -> UUID:
-    try:
-        return UUID(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an id: {raw!r}") from None
-
-
-def _positive(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {raw!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return value
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="automation", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    serve = commands.add_parser("serve", help="every role in one process")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    api = commands.add_parser("api", help="the HTTP API alone")
-    api.add_argument("--host", default="127.0.0.1")
-    api.add_argument("--port", type=int, default=8000)
-    demo = commands.add_parser("demo", help="the whole pipeline on a fresh data dir, live")
-    demo.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="an empty directory to use (default: a new temporary one)",
-    )
-    commands.add_parser("projector", help="the read-model projector alone")
-    commands.add_parser("scheduler", help="the scheduler alone (check_scheduled_automations)")
-    commands.add_parser("relay", help="the CloudEvents relay alone (needs AMQP_URL)")
-    commands.add_parser("orchestrator", help="the orchestrator alone (needs AMQP_URL)")
-    commands.add_parser("worker", help="a stage worker (needs AMQP_URL)")
-
-    audit = commands.add_parser("audit", help="a run's history: replay, export, import")
-    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
-    for name, text in (
-        ("replay", "the run's timeline with its state after each event"),
-        ("export", "the run's stored events as NDJSON"),
-    ):
-        audit_command = audit_commands.add_parser(name, help=text)
-        audit_command.add_argument("run_id", type=_account_id)
-    audit_commands.add_parser("import", help="stored events (NDJSON on stdin) into this store")
-
-    views = commands.add_parser("projections", help="rebuild or verify the read models")
-    view_commands = views.add_subparsers(dest="projections_command", required=True)
-    rebuild = view_commands.add_parser("rebuild", help="drop and rebuild from the events")
-    rebuild.add_argument("name", nargs="?", default=None, help="one read model (default: all)")
-    view_commands.add_parser("verify", help="compare every read model with a rebuild")
-
-    admin = commands.add_parser("admin", help="accounts, tokens and credits")
-    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
-    create = admin_commands.add_parser("create-account")
-    create.add_argument("name")
-    create.add_argument("--credits", type=_positive, default=0)
-    token = admin_commands.add_parser("create-token")
-    token.add_argument("account_id", type=_account_id)
-    grant = admin_commands.add_parser("grant-credits")
-    grant.add_argument("account_id", type=_account_id)
-    grant.add_argument("amount", type=_positive)
-    return parser
-
-
 def _admin(args: argparse.Namespace, settings: Settings) -> int:
     from automation.bootstrap import build
 
+    log.info("admin: using %s", settings.store_description())
     services = build(settings)
     try:
         app = services.app
@@ -109,16 +47,37 @@ def _admin(args: argparse.Namespace, settings: Settings) -> int:
             balance = app.grant_credits(args.account_id, args.amount)
             _print({"account_id": str(args.account_id), "balance": balance})
     except DomainError as error:
-        return _fail(error.message)
+        return fail(error.message)
     finally:
         services.close()
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = Settings()
+    args = build().parse_args(argv)
+    try:
+        return _main(args)
+    except BrokenPipeError:
+        # The reader went away (`… | head`): stop quietly, and keep Python's own flush at
+        # exit from raising again on the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return OK
+    except SystemExit as stop:
+        if isinstance(stop.code, str):
+            return fail(stop.code)
+        raise
+
+
+def _main(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        fields = [".".join(map(str, e["loc"])) for e in error.errors()]
+        return fail("invalid configuration", fields=fields)
+    secrets = tuple(s for s in (settings.openai_api_key,) if s)
+    logs.configure(args.command, fmt=settings.log_format, level=settings.log_level, secrets=secrets)
+    if args.command == "runs":
+        return _runs(args)
     if args.command == "admin":
         return _admin(args, settings)
     if args.command == "audit":
@@ -155,7 +114,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return roles.orchestrator(settings)
     if args.command == "worker":
         return roles.worker(settings)
-    return _fail(f"unknown command {args.command}")
+    return fail(f"unknown command {args.command}")
+
+
+def _runs(args: argparse.Namespace) -> int:
+    try:
+        answer = cli_runs.run(args)
+    except ApiError as error:
+        return fail(
+            error.message, REFUSED, code=error.code, status=error.status, details=error.details
+        )
+    except ServiceUnreachable as error:
+        return fail(f"the service did not answer: {error}", UNREACHABLE)
+    except argparse.ArgumentError as error:
+        return fail(str(error))
+    if answer is not None:
+        cli_runs.print_answer(answer, args.table)
+    return OK
 
 
 if __name__ == "__main__":

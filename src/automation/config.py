@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlparse
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,6 +32,11 @@ class Settings(BaseSettings):
     queue_prefix: str = Field(default="automation.", alias="AUTOMATION_QUEUE_PREFIX")
     # Attempts a work message gets before it is parked in its dead-letter queue.
     max_deliveries: int = Field(default=5, alias="AUTOMATION_MAX_DELIVERIES")
+    # Waits between a work message's attempts: the first, doubling up to the most. A failure
+    # because the store or the broker is away is tried again without counting toward
+    # max_deliveries (see adapters/transient.py).
+    retry_backoff: float = Field(default=0.1, gt=0, alias="AUTOMATION_RETRY_BACKOFF")
+    retry_backoff_max: float = Field(default=2.0, gt=0, alias="AUTOMATION_RETRY_BACKOFF_MAX")
     # How long a stopping worker lets in-flight batches finish before handing them back.
     shutdown_grace: float = Field(default=30.0, alias="AUTOMATION_SHUTDOWN_GRACE")
 
@@ -49,9 +55,32 @@ class Settings(BaseSettings):
     # A dispatched batch whose result has not come back after this long is sent again.
     batch_watchdog: float = Field(default=300.0, alias="AUTOMATION_BATCH_WATCHDOG")
 
+    # Log lines: "text" for people, "json" (one object a line) for collectors; the level.
+    log_format: Literal["text", "json"] = Field(default="text", alias="AUTOMATION_LOG_FORMAT")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", alias="AUTOMATION_LOG_LEVEL"
+    )
+
     aggregate_cache_size: int = Field(default=10_000, alias="AUTOMATION_AGGREGATE_CACHE")
     # /readyz answers 503 while a read model is further behind the log than this.
     ready_max_lag: int = Field(default=10_000, alias="AUTOMATION_READY_MAX_LAG")
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        return value.lower() if info.field_name == "log_format" else value.upper()
+
+    def store_description(self) -> str:
+        """Where this process's data lives, with any password masked (for log lines)."""
+        if not self.database_url:
+            return f"SQLite in {self.automation_data_dir.resolve()}"
+        schema = f", schema {self.database_schema}" if self.database_schema else ""
+        return f"PostgreSQL at {_masked(self.database_url)}{schema}"
+
+    def bus_description(self) -> str:
+        return f"RabbitMQ at {_masked(self.amqp_url)}" if self.amqp_url else "the in-process bus"
 
     @property
     def uses_postgres(self) -> bool:
@@ -92,3 +121,10 @@ class Settings(BaseSettings):
         if self.database_schema:
             env["POSTGRES_SCHEMA"] = self.database_schema
         return env
+
+
+def _masked(url: str) -> str:
+    parts = urlparse(url)
+    if not parts.password:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from automation.application.ports import WorkBus, WorkHandler
@@ -75,14 +76,18 @@ class BackgroundRoles:
             await self.services.rabbit.close()
 
 
-async def run_until_signalled(roles: BackgroundRoles) -> None:
-    """Run the roles until SIGTERM or SIGINT, then stop them gracefully."""
+async def run_until_signalled(
+    roles: BackgroundRoles, ready: Callable[[], None] = lambda: None
+) -> None:
+    """Run the roles until SIGTERM or SIGINT, then stop them gracefully; ``ready`` is
+    called once they have started."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stopping.set)
     await roles.start()
+    ready()
     await stopping.wait()
     log.info("stopping: finishing in-flight work")
     await roles.stop()
