@@ -37,6 +37,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="auto",
         help="auto: wrk when it is on PATH, else the built-in Python client",
     )
+    parser.add_argument(
+        "--stack",
+        choices=["embedded", "production", "both"],
+        default="both",
+        help="read only: the embedded stack, the production stack (PostgreSQL and RabbitMQ), "
+        "or both",
+    )
     parser.add_argument("--output", type=Path, help="where to write the JSON (one benchmark)")
     args = parser.parse_args(argv)
     names: list[str] = args.names or list(BENCHMARKS)
@@ -56,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             connections=args.connections,
             loadgen=args.loadgen,
             output=args.output or OUTPUTS[name],
+            stacks=read_endpoints.STACKS if args.stack == "both" else (args.stack,),
         )
         status = max(status, BENCHMARKS[name](settings))
     return status

@@ -6,6 +6,10 @@
   threadpool) that opens a sqlite3 connection, SELECTs one JSON row (a run document of the
   same shape as ``current_run``'s), parses it and returns it through a pydantic response
   model.
+* ``GET /naive_pg?site_id=`` (only with ``--postgres DSN``): the textbook read on
+  PostgreSQL: a sync ``def`` (FastAPI's threadpool) takes a pooled psycopg connection (a
+  pool of 10, the service's default size), SELECTs the run document's JSON row by its
+  primary key, parses it and returns it through the same pydantic response model.
 * ``POST /naive_command`` (only with ``--postgres DSN``): the textbook durable command, the
   least a command whose next read must see it can do. A sync ``def`` takes a pooled psycopg
   connection and, in one transaction, INSERTs an event row and UPSERTs the run's row of a
@@ -170,6 +174,44 @@ class Commands:
         ).format(runs)
 
 
+class PgReads:
+    """The ``naive_pg`` endpoint's table (one JSON row per site) and connection pool."""
+
+    pool: ConnectionPool | None = None
+    select = sql.Composed([])
+
+    @classmethod
+    def open(cls, dsn: str, schema: str) -> None:
+        docs = sql.Identifier(schema, "naive_docs")
+        cls.pool = ConnectionPool(dsn, min_size=2, max_size=10, open=True)
+        with cls.pool.connection() as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (site_id text PRIMARY KEY, body text)"
+                ).format(docs)
+            )
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (site_id, body) VALUES (%s, %s) "
+                    "ON CONFLICT (site_id) DO UPDATE SET body = excluded.body"
+                ).format(docs),
+                (SITE_ID, json.dumps(run_document())),
+            )
+        cls.select = sql.SQL("SELECT body FROM {} WHERE site_id = %s").format(docs)
+
+
+@app.get("/naive_pg", response_model=CurrentRunOut)
+def naive_pg(site_id: str) -> CurrentRunOut:
+    if PgReads.pool is None:
+        raise HTTPException(404, "started without --postgres")
+    with PgReads.pool.connection() as conn:
+        row = conn.execute(PgReads.select, (site_id,)).fetchone()
+    if row is None:
+        raise HTTPException(404, "site not found")
+    return CurrentRunOut(run=RunOut.model_validate(json.loads(row[0])))
+
+
 @app.post("/naive_command")
 def naive_command() -> dict[str, Any]:
     if Commands.pool is None:
@@ -186,12 +228,13 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--db", type=Path, required=True, help="the naive endpoint's SQLite file")
-    parser.add_argument("--postgres", help="DSN for naive_command's tables (omit: no endpoint)")
+    parser.add_argument("--postgres", help="DSN for naive_pg's and naive_command's tables")
     parser.add_argument("--schema", default="public", help="naive_command's schema")
     args = parser.parse_args()
     seed(args.db)
     if args.postgres:
         Commands.open(args.postgres, args.schema)
+        PgReads.open(args.postgres, args.schema)
     os.environ[DB_ENV] = str(args.db)
     # The same uvicorn settings as automation.roles uses for the service (and as
     # bench.servers.UVICORN_SETTINGS records in the results).

@@ -55,7 +55,6 @@ from typing import Any
 from uuid import UUID
 
 import aio_pika
-import psycopg
 import uvloop
 
 from automation.application.ports import KeywordInput
@@ -65,14 +64,13 @@ from automation.demo import demo_keywords
 from automation.domain.config import SiteConfig
 from bench import celery_chains, durable_chains, embedded_chains, read_endpoints
 from bench.servers import automation_command, clean_env, machine_cpu_seconds
+from bench.stacks import AMQP_URL, POSTGRES_URL, delete_rabbit, service_env, stack, unreachable
 from consumers.orchestrator import WORK_QUEUE
 from consumers.runtime import BackgroundRoles
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCH_DIR.parent
 RESULTS_PATH = BENCH_DIR / "results" / "pipeline.json"
-POSTGRES_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 BATCH_1_KEYWORDS = 40
 DEFAULT_KEYWORDS = 200
@@ -195,67 +193,6 @@ def _cases() -> list[Case]:
             ("default", DEFAULT_KEYWORDS, DEFAULT_CONFIG),
         )
     ]
-
-
-@contextmanager
-def _stack(backend: str, workdir: Path) -> Iterator[ServiceSettings]:
-    """Settings of a fresh stack; a production stack's schema, queues and exchanges are
-    dropped when the block ends."""
-    data_dir = Path(tempfile.mkdtemp(prefix=f"{backend}-", dir=workdir))
-    common: dict[str, Any] = {"automation_data_dir": data_dir, "AUTOMATION_AI_PROVIDER": "free"}
-    if backend == "embedded":
-        yield ServiceSettings(**common, database_url=None, amqp_url=None, AUTOMATION_DB_SCHEMA=None)
-        return
-    tag = uuid.uuid4().hex[:10]
-    settings = ServiceSettings(
-        **common,
-        database_url=POSTGRES_URL,
-        AUTOMATION_DB_SCHEMA=f"bench_{tag}",
-        amqp_url=AMQP_URL,
-        AUTOMATION_QUEUE_PREFIX=f"bench.{tag}.",
-        AUTOMATION_EVENTS_EXCHANGE=f"bench.{tag}.events",
-    )
-    try:
-        yield settings
-    finally:
-        _drop_schema(POSTGRES_URL, f"bench_{tag}")
-        prefix = settings.queue_prefix
-        _delete_rabbit(
-            queues=[prefix + WORK_QUEUE, prefix + WORK_QUEUE + ".dead"],
-            exchanges=[prefix + "dead", settings.events_exchange],
-        )
-
-
-def _drop_schema(url: str, schema: str) -> None:
-    try:
-        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    except psycopg.Error as error:
-        _log(f"could not drop schema {schema}: {error}")
-
-
-def _delete_rabbit(queues: list[str], exchanges: list[str]) -> None:
-    async def delete() -> None:
-        connection = await aio_pika.connect(AMQP_URL, timeout=10)
-        async with connection:
-            for kind, names in (("queue", queues), ("exchange", exchanges)):
-                for name in names:
-                    channel = await connection.channel()
-                    try:
-                        if kind == "queue":
-                            await channel.queue_delete(name)
-                        else:
-                            await channel.exchange_delete(name)
-                    except Exception as error:  # noqa: BLE001 - cleanup reports, never fails
-                        _log(f"could not delete {kind} {name}: {error}")
-                    finally:
-                        with suppress(Exception):
-                            await channel.close()
-
-    try:
-        asyncio.run(asyncio.wait_for(delete(), timeout=30))
-    except Exception as error:  # noqa: BLE001 - cleanup reports, never fails
-        _log(f"RabbitMQ cleanup failed: {error}")
 
 
 def _site_with_keywords(services: Services, case: Case) -> tuple[UUID, UUID]:
@@ -391,7 +328,7 @@ def _case_row(
 
 
 def _measure_case(case: Case, workdir: Path) -> dict[str, Any]:
-    with _stack(case.backend, workdir) as settings:
+    with stack(case.backend, workdir) as settings:
         services = build(settings)  # first: it creates the schema the workers use
         try:
             with (
@@ -410,24 +347,6 @@ def _measure_case(case: Case, workdir: Path) -> dict[str, Any]:
     return row
 
 
-def _worker_env(settings: ServiceSettings) -> dict[str, str]:
-    """The environment of an ``automation worker`` on the same stack as ``settings``."""
-    assert settings.database_url
-    assert settings.amqp_url
-    assert settings.database_schema
-    return clean_env(
-        {
-            "AUTOMATION_DATA_DIR": str(settings.automation_data_dir),
-            "DATABASE_URL": settings.database_url,
-            "AMQP_URL": settings.amqp_url,
-            "AUTOMATION_DB_SCHEMA": settings.database_schema,
-            "AUTOMATION_QUEUE_PREFIX": settings.queue_prefix,
-            "AUTOMATION_EVENTS_EXCHANGE": settings.events_exchange,
-            "AUTOMATION_AI_PROVIDER": settings.ai_provider,
-        }
-    )
-
-
 @contextmanager
 def _worker_processes(
     settings: ServiceSettings, count: int, workdir: Path
@@ -443,7 +362,7 @@ def _worker_processes(
                 process = subprocess.Popen(
                     automation_command("worker"),
                     cwd=PROJECT_DIR,
-                    env=_worker_env(settings),
+                    env=service_env(settings),
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
@@ -542,7 +461,7 @@ def _measure_celery(workdir: Path, chains: int) -> dict[str, Any]:
     finally:
         _stop_process_group(worker)
         celery_chains.app.close()
-        _delete_rabbit(queues=[queue], exchanges=[queue])
+        delete_rabbit(queues=[queue], exchanges=[queue])
     seconds = sum(r.seconds for r in rounds)
     failures = sum(r.failures for r in rounds)
     total_chains = chains * len(rounds)
@@ -617,7 +536,7 @@ def _measure_durable(workdir: Path, chains: int) -> dict[str, Any]:
     finally:
         for worker in workers:
             _stop_process_group(worker)
-        _delete_rabbit(queues=[queue, durable_chains.done_queue(queue)], exchanges=[])
+        delete_rabbit(queues=[queue, durable_chains.done_queue(queue)], exchanges=[])
         durable_chains.drop_table(POSTGRES_URL, table)
     return _chains_summary(rounds, chains, cpu_before, cpu_after, durable_chains.CHAIN_LENGTH) | {
         "workers": CELERY_CONCURRENCY,
@@ -674,25 +593,6 @@ def _chains_summary(
 
 
 # --- preflight, report --------------------------------------------------------------------
-
-
-def _preflight() -> list[str]:
-    problems = []
-    try:
-        with psycopg.connect(POSTGRES_URL, connect_timeout=5) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as error:
-        problems.append(f"PostgreSQL at {POSTGRES_URL} is not reachable: {error}")
-
-    async def ping() -> None:
-        connection = await aio_pika.connect(AMQP_URL, timeout=5)
-        await connection.close()
-
-    try:
-        asyncio.run(ping())
-    except Exception as error:  # noqa: BLE001 - any failure means no RabbitMQ to measure on
-        problems.append(f"RabbitMQ at {AMQP_URL} is not reachable: {error!r}")
-    return problems
 
 
 def _targets(
@@ -845,7 +745,7 @@ def run(settings: read_endpoints.Settings) -> int:
     output = settings.output
     began = time.perf_counter()
     load_before = os.getloadavg()
-    problems = _preflight()
+    problems = unreachable()
     rows: list[dict[str, Any]] = []
     celery: dict[str, Any] | None = None
     durable: dict[str, Any] | None = None
