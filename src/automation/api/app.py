@@ -23,6 +23,7 @@ from automation.api.routes import (
 )
 from automation.api.streams import RunStreams
 from automation.bootstrap import Services
+from automation.console.mount import install_console
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -51,6 +52,8 @@ def create_app(
         version="0.1.0",
         description="Configure, start, watch, pause, resume and cancel automation runs "
         "of the seven-stage content pipeline, per site.",
+        docs_url=None,  # /docs and /redoc come from install_console, without a CDN
+        redoc_url=None,
     )
     app.state.services = services
     app.state.reads = Reads(services)
@@ -63,4 +66,5 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)
     for module in (hot_reads, health, sites, planner, writer, automation, audit):
         app.include_router(module.router)
+    install_console(app)  # public: /, /console/*, /docs, /redoc (data stays under /api/v1/)
     return app
