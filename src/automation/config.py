@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         default="INFO", alias="AUTOMATION_LOG_LEVEL"
     )
 
+    # Where a role without an HTTP API (projector, scheduler, relay, orchestrator, worker)
+    # serves /metrics, /healthz and /readyz; unset: it serves none.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535, alias="AUTOMATION_METRICS_PORT")
+    metrics_host: str = Field(default="127.0.0.1", alias="AUTOMATION_METRICS_HOST")
+
     aggregate_cache_size: int = Field(default=10_000, alias="AUTOMATION_AGGREGATE_CACHE")
     # /readyz answers 503 while a read model is further behind the log than this.
     ready_max_lag: int = Field(default=10_000, alias="AUTOMATION_READY_MAX_LAG")

@@ -18,6 +18,7 @@ import uvloop
 
 from automation.bootstrap import Services, build
 from automation.config import Settings
+from automation.ops_server import OpsServer
 from consumers.runtime import BackgroundRoles, run_until_signalled
 
 log = logging.getLogger("automation.roles")
@@ -77,15 +78,25 @@ def api(settings: Settings, host: str, port: int) -> int:
     return _serve_http(services, host, port, BackgroundRoles(services), "api: the HTTP API")
 
 
+def _ops(settings: Settings, services: Services) -> OpsServer | None:
+    """The role's /metrics, /healthz and /readyz, where AUTOMATION_METRICS_PORT asks."""
+    if settings.metrics_port is None:
+        return None
+    return OpsServer(services, settings.metrics_host, settings.metrics_port).start()
+
+
 def _until_signalled(settings: Settings, role: str, start: Callable[[Services], None]) -> int:
     services = build(settings)
     services.start_following()
+    ops = _ops(settings, services)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     start(services)
     _ready(settings, role)
     stop.wait()
+    if ops is not None:
+        ops.stop()
     services.close()
     return 0
 
@@ -109,6 +120,7 @@ def scheduler(settings: Settings) -> int:
 def _async_role(settings: Settings, role: str, **roles: bool) -> int:
     services = build(settings)
     services.start_following()
+    ops = _ops(settings, services)
     try:
         # The event loop `serve` runs its roles on (uvicorn's uvloop): less of the
         # process's time goes to the broker's frames and to handing work to threads.
@@ -119,6 +131,8 @@ def _async_role(settings: Settings, role: str, **roles: bool) -> int:
                 )
             )
     finally:
+        if ops is not None:
+            ops.stop()
         services.close()
     return 0
 

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
+from automation.adapters.run_metrics import BATCH_SECONDS
 from automation.application.app import AutomationApp
 from automation.application.pipeline import BatchWork, Refill
 from automation.application.ports import WorkBus, WorkMessage
 from automation.application.stages import StageFailedError, StageRunner
+from automation.logs import log_context
 from consumers.orchestrator import WORK_QUEUE
 from consumers.threads import Threads
 
@@ -77,6 +80,12 @@ class StageWorker:
 
     def process(self, work: BatchWork, redelivered: bool = False) -> list[BatchWork]:
         """Process one batch; the batches its record dispatched, for the caller to send.
+        Every line logged meanwhile names the run, its site and the batch."""
+        with log_context(run=work.run_id, site=work.site_id, batch=work.message_id):
+            return self._process(work, redelivered)
+
+    def _process(self, work: BatchWork, redelivered: bool) -> list[BatchWork]:
+        """Process one batch, once.
 
         A batch delivered again that is already recorded is not processed again; when a
         worker refills, the batches its record dispatched and still in flight are sent
@@ -88,6 +97,7 @@ class StageWorker:
             else:
                 log.info("batch %s is not due (done, paused or ended); skipped", work.message_id)
             return again
+        started = time.perf_counter()
         try:
             receipt = self.runner.run_batch(
                 work.site_id,
@@ -101,6 +111,8 @@ class StageWorker:
             log.error("run %s failed at stage %d: %s", work.run_id, work.stage, failure)
             self.app.fail_run_with(work.run_id, str(failure))
             return []
+        finally:
+            BATCH_SECONDS.labels(str(work.stage)).observe(time.perf_counter() - started)
         if self._bus is None:
             self.app.record_batch(work, receipt)
             return []

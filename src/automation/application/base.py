@@ -61,6 +61,8 @@ class AppBase(Application[UUID]):
         self.clock: Clock = clock or SystemClock()
         # Called with the log position of every save, so in-process readers wake at once.
         self.listeners: list[Callable[[int], None]] = []
+        # Called with the events of every save and the aggregates they belong to (metrics).
+        self.saved_listeners: list[Callable[[list[Any], dict[UUID, Any]], None]] = []
         # (run id, version) -> that stored event's seal. A stored seal never changes, so
         # the next save of a run seals onto it without reading the event back.
         self._seals: dict[tuple[UUID, int], str] = {}
@@ -122,6 +124,8 @@ class AppBase(Application[UUID]):
         recordings = self._record(processing)
         self._take_snapshots(processing)
         self._notify(recordings)
+        for listener in self.saved_listeners:
+            listener(processing.events, processing.aggregates)
         return recordings
 
     def _seal(self, run: AutomationRun) -> tuple[tuple[UUID, int], str]:

@@ -4,67 +4,20 @@ from __future__ import annotations
 
 import anyio.to_thread
 from fastapi import APIRouter
-from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from automation.api.answers import Health, Readiness, ok
 from automation.api.deps import ServicesDep
 from automation.api.responses import json
-from automation.bootstrap import Services
-from projections.lag import lag_of
+from automation.readiness import readiness
 
 router = APIRouter(tags=["operations"])
-
-LAG_EVENTS = Gauge(
-    "automation_projection_lag_events", "Events a read model has not applied yet", ["projection"]
-)
-LAG_SECONDS = Gauge(
-    "automation_projection_lag_seconds",
-    "How long the oldest event a read model has not applied has waited",
-    ["projection"],
-)
 
 
 @router.get("/healthz", responses=ok(Health))
 async def healthz() -> Response:
     return json({"status": "ok"})
-
-
-def readiness(services: Services) -> dict[str, object]:
-    checks: dict[str, object] = {}
-    ready = True
-    try:
-        last = services.app.recorder.max_notification_id() or 0
-        checks["store"] = {"ok": True, "last_position": last}
-    except Exception as error:  # noqa: BLE001 - any failure means not ready, with its reason
-        checks["store"] = {"ok": False, "error": str(error)}
-        return {"ready": False, "checks": checks}
-    try:
-        lags = lag_of(
-            services.projector.source, services.projector.positions(), services.app.clock.now()
-        )
-        for name, lag in lags.items():
-            LAG_EVENTS.labels(name).set(lag.events)
-            LAG_SECONDS.labels(name).set(lag.seconds)
-        caught_up = max((lag.events for lag in lags.values()), default=0) <= (
-            services.settings.ready_max_lag
-        )
-        checks["projections"] = {
-            "ok": caught_up,
-            "lag_events": {name: lag.events for name, lag in lags.items()},
-            "lag_seconds": {name: lag.seconds for name, lag in lags.items()},
-        }
-        ready = caught_up
-    except Exception as error:  # noqa: BLE001 - any failure means not ready, with its reason
-        checks["projections"] = {"ok": False, "error": str(error)}
-        ready = False
-    if services.rabbit is None:
-        checks["bus"] = {"ok": True, "kind": "in-process"}
-    else:
-        connected = services.rabbit.is_connected()
-        checks["bus"] = {"ok": connected, "kind": "amqp"}
-        ready = ready and connected
-    return {"ready": ready, "checks": checks}
 
 
 @router.get(
