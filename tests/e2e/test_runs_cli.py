@@ -175,3 +175,13 @@ def test_every_request_of_the_client_is_an_operation_of_the_openapi_document(
 
 SITE = "11111111-1111-1111-1111-111111111111"
 RUN = "22222222-2222-2222-2222-222222222222"
+
+
+def test_each_operation_id_is_its_short_unique_name(services: Services) -> None:
+    document = create_app(services).openapi()
+    ids = [op["operationId"] for item in document["paths"].values() for op in item.values()]
+    assert len(ids) == len(set(ids))
+    assert {"run_now", "pause", "get_config", "update_config", "run_stream"} <= set(ids)
+    for operation_id in ids:
+        assert operation_id.isidentifier(), operation_id
+        assert "api_v1" not in operation_id, operation_id

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from automation.api.body_limit import BodyLimit
+from automation.api.edge import Edge
 from automation.api.errors import install_error_handlers
 from automation.api.metrics import MetricsMiddleware
 from automation.api.openapi import install_openapi
@@ -54,6 +55,9 @@ def create_app(
         "of the seven-stage content pipeline, per site.",
         docs_url=None,  # /docs and /redoc come from install_console, without a CDN
         redoc_url=None,
+        # Each operation's id is its handler's name (run_now, get_config): short and
+        # stable, so clients generated from the document read well.
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.services = services
     app.state.reads = Reads(services)
@@ -61,9 +65,11 @@ def create_app(
     app.state.streams = streams
     install_error_handlers(app)
     install_openapi(app)
-    app.add_middleware(MetricsMiddleware)
-    # Added last, so it is outermost: a refused body is counted by the metrics too.
+    # The last added is the outermost: the metrics count every answer, the edge answers a
+    # stranger before the body limit (or anything else) reads the request.
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)
+    app.add_middleware(Edge, services=services, cache=app.state.token_cache)
+    app.add_middleware(MetricsMiddleware)
     for module in (hot_reads, health, sites, planner, writer, automation, audit):
         app.include_router(module.router)
     install_console(app)  # public: /, /console/*, /docs, /redoc (data stays under /api/v1/)
