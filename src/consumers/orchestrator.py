@@ -32,12 +32,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from automation.adapters.sql import Database, Tx
+from automation.adapters.sql import Database
 from automation.application.app import AutomationApp
 from automation.application.pipeline import MOVED, BatchWork, Dispatch, InFlight
 from automation.application.ports import PipelineStore, WorkBus
+from automation.domain.run import AutomationRun as Run
+from consumers.run_steps import STEPS_DDL, react_all
 from consumers.threads import Threads
-from projections.run_document import is_run_event
+from projections.run_document import ENDINGS
 from projections.runtime import (
     TRACKING_DDL,
     EventSource,
@@ -51,97 +53,6 @@ log = logging.getLogger(__name__)
 NAME = "orchestrator"
 WORK_QUEUE = "stage_work"
 RESEND_AFTER_S = 1.0  # after a failed send, the batches go again this much later
-STEPS_DDL = (
-    "CREATE TABLE IF NOT EXISTS run_steps ("
-    "run_id TEXT PRIMARY KEY, due_at DOUBLE PRECISION, version BIGINT NOT NULL, "
-    "within_delay DOUBLE PRECISION NOT NULL, between_delay DOUBLE PRECISION NOT NULL)"
-)
-TERMINAL = frozenset({"RunCompleted", "RunFailed", "RunCancelled"})
-
-
-def _set_due(tx: Tx, run_id: str, due_at: float | None) -> None:
-    tx.execute(
-        "UPDATE run_steps SET due_at = ?, version = version + 1 WHERE run_id = ?", (due_at, run_id)
-    )
-
-
-def react(tx: Tx, event: Any, watchdog: float) -> None:
-    """How one run event moves its next step."""
-    if not is_run_event(event):
-        return
-    name = type(event).__name__
-    run_id = str(event.originator_id)
-    at = getattr(event, "at", None) or event.timestamp
-    when = at.timestamp()
-    if name == "RunStarted":
-        tx.execute(
-            "INSERT INTO run_steps (run_id, due_at, version, within_delay, between_delay) "
-            "VALUES (?, ?, 1, ?, ?) ON CONFLICT (run_id) DO NOTHING",
-            (
-                run_id,
-                when,
-                float(event.config.get("within_stage_delay", 0)),
-                float(event.config.get("between_stage_delay", 0)),
-            ),
-        )
-    elif name in ("StageStarted", "RunResumed"):
-        _set_due(tx, run_id, when)
-    elif name == "BatchDispatched":
-        _set_due(tx, run_id, when + watchdog)
-    elif name == "BatchCompleted":
-        tx.execute(
-            "UPDATE run_steps SET due_at = ? + within_delay, version = version + 1 "
-            "WHERE run_id = ?",
-            (when, run_id),
-        )
-    elif name == "StageCompleted":
-        tx.execute(
-            "UPDATE run_steps SET due_at = ? + between_delay, version = version + 1 "
-            "WHERE run_id = ?",
-            (when, run_id),
-        )
-    elif name == "RunPaused":
-        _set_due(tx, run_id, None)
-    elif name in TERMINAL:
-        tx.execute("DELETE FROM run_steps WHERE run_id = ?", (run_id,))
-
-
-# Events that set a run's next step; of several in a row only the last one counts.
-_TIMING = frozenset(
-    {"StageStarted", "RunResumed", "BatchDispatched", "BatchCompleted", "StageCompleted"}
-    | {"RunPaused"}
-)
-
-
-def react_all(tx: Tx, events: list[Any], watchdog: float) -> None:
-    """What ``react`` does for each event in turn, in at most two statements per run.
-
-    Each timing event replaces the run's next step outright, so only a run's last one
-    matters (the version moves once, which is all a conditional settle needs to see).
-    An ended run's row is deleted, whatever came before or after in the same read: a
-    batch recorded after a cancel changes nothing, as its update would find no row."""
-    started: dict[str, Any] = {}
-    last: dict[str, Any] = {}
-    ended: set[str] = set()
-    for event in events:
-        if not is_run_event(event):
-            continue
-        name = type(event).__name__
-        run_id = str(event.originator_id)
-        if name == "RunStarted":
-            started[run_id] = event
-        elif name in TERMINAL:
-            ended.add(run_id)
-        elif name in _TIMING:
-            last[run_id] = event
-    for run_id, event in started.items():
-        if run_id not in ended:
-            react(tx, event, watchdog)
-    for run_id, event in last.items():
-        if run_id not in ended:
-            react(tx, event, watchdog)
-    for run_id in ended:
-        tx.execute("DELETE FROM run_steps WHERE run_id = ?", (run_id,))
 
 
 class Orchestrator:
@@ -315,10 +226,10 @@ class Orchestrator:
         return sent
 
     def _forget(self, event: Any) -> None:
-        name = type(event).__name__
-        if name == "BatchCompleted":
+        kind = type(event)
+        if kind is Run.BatchCompleted:
             self._sent.pop(f"{event.originator_id}/{event.stage}/{event.batch}", None)
-        elif name in TERMINAL:
+        elif kind in ENDINGS:
             prefix = f"{event.originator_id}/"
             for message_id in [m for m in self._sent if m.startswith(prefix)]:
                 del self._sent[message_id]

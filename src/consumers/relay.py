@@ -20,13 +20,7 @@ from uuid import UUID
 import orjson
 
 from automation.adapters.sql import Database
-from automation.application.event_catalogue import (
-    cloud_event_type,
-    event_data,
-    event_id,
-    iso,
-    routing_key,
-)
+from automation.application.event_catalogue import event_data, event_id, iso, published
 from automation.application.ports import EventPublisher, Leadership, OutgoingEvent
 from consumers.threads import Threads
 from projections.runtime import (
@@ -47,12 +41,13 @@ OwnerLookup = Callable[[UUID], tuple[UUID | None, UUID | None]]
 
 def cloud_event(note: Notification, owner: tuple[UUID | None, UUID | None]) -> OutgoingEvent:
     event = note.event
+    shown = published(event)
     site_id, account_id = owner
     envelope: dict[str, object] = {
         "specversion": "1.0",
         "id": event_id(event.originator_id, event.originator_version),
         "source": "/automation",
-        "type": cloud_event_type(event),
+        "type": shown.cloud_event_type,
         "subject": str(event.originator_id),
         "time": iso(event.timestamp),
         "datacontenttype": "application/json",
@@ -64,7 +59,7 @@ def cloud_event(note: Notification, owner: tuple[UUID | None, UUID | None]) -> O
     if account_id is not None:
         envelope["accountid"] = str(account_id)
     return OutgoingEvent(
-        routing_key=routing_key(event),
+        routing_key=shown.routing_key,
         message_id=str(envelope["id"]),
         body=orjson.dumps(envelope),
         content_type=CONTENT_TYPE,

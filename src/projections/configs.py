@@ -9,11 +9,12 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from automation.adapters.sql import Tx
+from automation.domain.site import Site
+from automation.domain.slot import ScheduledSlot
 from projections.bulk import Bulk, TableRows
 from projections.documents import dumps, loads
 from projections.run_document import iso
 from projections.runtime import Projection
-from projections.sites import is_site_event
 
 # A change of any of these moves the schedule: slots before it are not owed.
 SCHEDULE_FIELDS = (
@@ -37,8 +38,8 @@ class ConfigsProjection(Projection):
     )
 
     def apply(self, tx: Tx, event: Any, position: int) -> None:
-        name = type(event).__name__
-        if name == "ScheduledSlotHandled":
+        kind = type(event)
+        if kind is ScheduledSlot.ScheduledSlotHandled:
             fire_at, slot = _slot(event)
             # Slots of one site can be handled out of order (catch-up): keep the latest.
             tx.execute(
@@ -47,12 +48,12 @@ class ConfigsProjection(Projection):
                 (fire_at, slot, str(event.site_id), fire_at),
             )
             return
-        if not is_site_event(event):
+        if kind not in _SITE_CHANGES:
             return
         site_id = str(event.originator_id)
-        if name == "SiteRegistered":
+        if kind is Site.SiteRegistered:
             tx.execute(_INSERT, _registered(event))
-        elif name == "ConfigUpdated":
+        elif kind is Site.ConfigUpdated:
             found = tx.fetchone(
                 "SELECT config, timezone, schedule_changed_at FROM site_configs WHERE site_id = ?",
                 (site_id,),
@@ -64,7 +65,7 @@ class ConfigsProjection(Projection):
                 "schedule_changed_at = ? WHERE site_id = ?",
                 (*_updated(found[0], found[1], found[2], event), site_id),
             )
-        elif name == "RunAttached":
+        elif kind is Site.RunAttached:
             tx.execute(
                 "UPDATE site_configs SET last_run_at = ? WHERE site_id = ?",
                 (iso(event.at), site_id),
@@ -85,6 +86,8 @@ COLUMNS = (
     "last_slot_at",
     "last_slot",
 )
+# The site's events that change its row.
+_SITE_CHANGES = frozenset({Site.SiteRegistered, Site.ConfigUpdated, Site.RunAttached})
 _TIMEZONE, _CONFIG, _LAST_RUN_AT, _ENABLED, _CHANGED_AT, _SLOT_AT, _SLOT = range(2, 9)
 _INSERT = (
     f"INSERT INTO site_configs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
@@ -138,8 +141,8 @@ class _ConfigsBulk(Bulk):
         self.rows: dict[str, list[Any]] = {}  # site_id -> its row, in the order of COLUMNS
 
     def add(self, event: Any, position: int) -> None:
-        name = type(event).__name__
-        if name == "ScheduledSlotHandled":
+        kind = type(event)
+        if kind is ScheduledSlot.ScheduledSlotHandled:
             row = self.rows.get(str(event.site_id))
             fire_at, slot = _slot(event)
             # The live path's SQL condition. Slot times are whole UTC seconds, so their ISO
@@ -147,20 +150,20 @@ class _ConfigsBulk(Bulk):
             if row is not None and (row[_SLOT_AT] is None or row[_SLOT_AT] < (fire_at or "")):
                 row[_SLOT_AT], row[_SLOT] = fire_at, slot
             return
-        if not is_site_event(event):
+        if kind not in _SITE_CHANGES:
             return
         site_id = str(event.originator_id)
-        if name == "SiteRegistered":
+        if kind is Site.SiteRegistered:
             self.rows[site_id] = list(_registered(event))
             return
         row = self.rows.get(site_id)
         if row is None:
             return
-        if name == "ConfigUpdated":
+        if kind is Site.ConfigUpdated:
             row[_CONFIG], row[_TIMEZONE], row[_ENABLED], row[_CHANGED_AT] = _updated(
                 row[_CONFIG], row[_TIMEZONE], row[_CHANGED_AT], event
             )
-        elif name == "RunAttached":
+        elif kind is Site.RunAttached:
             row[_LAST_RUN_AT] = iso(event.at)
 
     def finish(self) -> list[TableRows]:

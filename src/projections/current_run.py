@@ -7,9 +7,10 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from automation.adapters.sql import Tx
+from automation.domain.run import AutomationRun as Run
 from projections.bulk import Bulk, TableRows
 from projections.documents import dumps, loads
-from projections.run_document import TERMINAL_EVENTS, fold, is_run_event, public
+from projections.run_document import ENDINGS, fold, is_run_event, public
 from projections.runtime import Notification, Projection
 
 
@@ -40,8 +41,8 @@ class CurrentRunProjection(Projection):
             sites[site], site_of[run] = (run, account, document), site
         for event in events:
             run_id = str(event.originator_id)
-            name = type(event).__name__
-            if name == "RunStarted":
+            kind = type(event)
+            if kind is Run.RunStarted:
                 started = fold(None, event)
                 assert started is not None
                 site = started["site_id"]
@@ -56,7 +57,7 @@ class CurrentRunProjection(Projection):
             site_id = holding
             held = sites[site_id]
             assert held is not None
-            if name in TERMINAL_EVENTS:
+            if kind in ENDINGS:
                 sites[site_id] = None
                 del site_of[run_id]
             else:
@@ -108,14 +109,14 @@ class _CurrentRunBulk(Bulk):
     def add(self, event: Any, position: int) -> None:
         if not is_run_event(event):
             return
-        name = type(event).__name__
+        kind = type(event)
         run_id = str(event.originator_id)
-        if name in TERMINAL_EVENTS:
+        if kind in ENDINGS:
             site = self.site_of.pop(run_id, None)
             if site is not None:
                 del self.sites[site]
             return
-        if name == "RunStarted":
+        if kind is Run.RunStarted:
             doc = fold(None, event)
             account_id = str(event.account_id)
         else:

@@ -7,9 +7,10 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from automation.adapters.sql import Tx
+from automation.domain.run import AutomationRun as Run
 from projections.bulk import Bulk, TableRows
 from projections.documents import dumps, loads
-from projections.run_document import TERMINAL_EVENTS, fold, is_run_event, public, summary
+from projections.run_document import ENDINGS, fold, is_run_event, public, summary
 from projections.runtime import Notification, Projection
 
 HISTORY_LENGTH = 20
@@ -40,14 +41,12 @@ class HistoryProjection(Projection):
                 runs.setdefault(str(note.event.originator_id), []).append(note)
         if not runs:
             return
-        continuing = [
-            r for r, batch in runs.items() if type(batch[0].event).__name__ != "RunStarted"
-        ]
+        continuing = [r for r, batch in runs.items() if type(batch[0].event) is not Run.RunStarted]
         stored = _stored(tx, continuing)
         sites: list[str] = []
         for run_id, batch in runs.items():
             first = batch[0]
-            started = type(first.event).__name__ == "RunStarted"
+            started = type(first.event) is Run.RunStarted
             if started:
                 doc = fold(None, first.event)
                 listed_before = None
@@ -158,8 +157,8 @@ class _HistoryBulk(Bulk):
         if not is_run_event(event):
             return
         run_id = str(event.originator_id)
-        name = type(event).__name__
-        if name == "RunStarted":
+        kind = type(event)
+        if kind is Run.RunStarted:
             doc = fold(None, event)
             assert doc is not None
             self.runs[run_id] = _Run(doc, str(event.account_id), position)
@@ -168,7 +167,7 @@ class _HistoryBulk(Bulk):
         if run is None:
             return
         run.doc = fold(run.document(), event)
-        if name in TERMINAL_EVENTS:
+        if kind in ENDINGS:
             run.freeze()
 
     def finish(self) -> list[TableRows]:

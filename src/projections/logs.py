@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from automation.adapters.sql import Tx
+from automation.domain.run import AutomationRun as Run
 from automation.domain.values import STAGE_NAMES, Stage
 from projections.bulk import Bulk, TableRows
 from projections.run_document import is_run_event, iso
@@ -20,35 +21,36 @@ def _stage(number: int) -> str:
 
 def describe(event: Any) -> str | None:
     """One log line for a run event, or None for events that say nothing to a reader."""
-    name = type(event).__name__
-    if name == "RunStarted":
-        return (
-            f"Run started ({event.trigger_type}); estimated {event.estimated_credits} "
-            f"credits, {event.reserved_credits} reserved"
-        )
-    if name == "RunPaused":
-        return "Run paused"
-    if name == "RunResumed":
-        return "Run resumed"
-    if name == "RunCancelled":
-        return "Run cancelled"
-    if name == "RunCompleted":
-        return "Run completed"
-    if name == "RunFailed":
-        return f"Run failed: {event.error}"
-    if name == "StageStarted":
-        return f"{_stage(event.stage)} started"
-    if name == "StageCompleted":
-        return (
-            f"{_stage(event.stage)} completed: {event.processed} processed, {event.created} created"
-        )
-    if name == "BatchDispatched":
-        return f"{_stage(event.stage)} batch {event.batch} started: {len(event.item_ids)} items"
-    if name == "BatchCompleted":
-        return (
-            f"{_stage(event.stage)} batch {event.batch} done: {event.processed} processed, "
-            f"{event.created} created, {event.credits} credits"
-        )
+    match type(event):  # the most frequent first
+        case Run.BatchDispatched:
+            return f"{_stage(event.stage)} batch {event.batch} started: {len(event.item_ids)} items"
+        case Run.BatchCompleted:
+            return (
+                f"{_stage(event.stage)} batch {event.batch} done: {event.processed} processed, "
+                f"{event.created} created, {event.credits} credits"
+            )
+        case Run.StageStarted:
+            return f"{_stage(event.stage)} started"
+        case Run.StageCompleted:
+            return (
+                f"{_stage(event.stage)} completed: {event.processed} processed, "
+                f"{event.created} created"
+            )
+        case Run.RunStarted:
+            return (
+                f"Run started ({event.trigger_type}); estimated {event.estimated_credits} "
+                f"credits, {event.reserved_credits} reserved"
+            )
+        case Run.RunPaused:
+            return "Run paused"
+        case Run.RunResumed:
+            return "Run resumed"
+        case Run.RunCancelled:
+            return "Run cancelled"
+        case Run.RunCompleted:
+            return "Run completed"
+        case Run.RunFailed:
+            return f"Run failed: {event.error}"
     line = getattr(event, "log_line", None)
     return line() if callable(line) else None
 

@@ -8,10 +8,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from automation.domain.run import AutomationRun
+from automation.domain.events import event_classes
+from automation.domain.run import AutomationRun as Run
 from automation.domain.values import STAGE_NAMES, Stage, StageStatus
 
-TERMINAL_EVENTS = frozenset({"RunCancelled", "RunCompleted", "RunFailed"})
+# Readers match a run event by its class (``type(event)``: an exact lookup, as every stored
+# event is of its declared class), so renaming or removing one fails the type check here.
+RUN_EVENTS = event_classes(Run)
+# The events that end a run, and the status each leaves.
+ENDINGS: dict[type[Any], str] = {
+    Run.RunCancelled: "cancelled",
+    Run.RunCompleted: "completed",
+    Run.RunFailed: "failed",
+}
 
 
 def iso(value: datetime | None) -> str | None:
@@ -21,7 +30,7 @@ def iso(value: datetime | None) -> str | None:
 
 
 def is_run_event(event: Any) -> bool:
-    return type(event).__qualname__.startswith(AutomationRun.__name__ + ".")
+    return type(event) in RUN_EVENTS
 
 
 def new_document(event: Any) -> dict[str, Any]:
@@ -60,49 +69,49 @@ def new_document(event: Any) -> dict[str, Any]:
 
 def fold(doc: dict[str, Any] | None, event: Any) -> dict[str, Any] | None:
     """The document after ``event``; ``doc`` is None before the run's first event."""
-    name = type(event).__name__
-    if name == "RunStarted":
+    kind = type(event)
+    if kind is Run.RunStarted:
         return new_document(event)
     if doc is None:
         return None
     doc = dict(doc)
     doc["version"] = event.originator_version
-    if name == "RunPaused":
-        doc.update(status="paused", paused_at=iso(event.at))
-    elif name == "RunResumed":
-        doc.update(status="running", resumed_at=iso(event.at))
-    elif name in TERMINAL_EVENTS:
-        status = {"RunCancelled": "cancelled", "RunCompleted": "completed", "RunFailed": "failed"}[
-            name
-        ]
-        doc.update(status=status, completed_at=iso(event.at))
-        if name == "RunFailed":
-            doc["error"] = event.error
-    elif name == "StageStarted":
-        doc["current_stage"] = event.stage
-        _stage(doc, event.stage).update(status=StageStatus.RUNNING.value, started_at=iso(event.at))
-    elif name == "StageCompleted":
-        _stage(doc, event.stage).update(
-            status=StageStatus.COMPLETED.value,
-            processed=event.processed,
-            created=event.created,
-            completed_at=iso(event.at),
-        )
-    elif name == "BatchDispatched":
-        doc.pop("batch", None)  # the single-batch field of documents folded before
-        doc.setdefault("batches", []).append(
-            {"stage": event.stage, "batch": event.batch, "item_ids": event.item_ids}
-        )
-    elif name == "BatchCompleted":
-        doc.pop("batch", None)
-        done = (event.stage, event.batch)
-        doc["batches"] = [b for b in doc.get("batches", []) if (b["stage"], b["batch"]) != done]
-        entry = _stage(doc, event.stage)
-        entry["processed"] += event.processed
-        entry["created"] += event.created
-    elif name == "CreditsConsumed":
-        _stage(doc, event.stage)["credits_used"] += event.amount
-        doc["total_credits_used"] += event.amount
+    match kind:  # the most frequent first
+        case Run.BatchDispatched:
+            doc.pop("batch", None)  # the single-batch field of documents folded before
+            doc.setdefault("batches", []).append(
+                {"stage": event.stage, "batch": event.batch, "item_ids": event.item_ids}
+            )
+        case Run.BatchCompleted:
+            doc.pop("batch", None)
+            done = (event.stage, event.batch)
+            doc["batches"] = [b for b in doc.get("batches", []) if (b["stage"], b["batch"]) != done]
+            entry = _stage(doc, event.stage)
+            entry["processed"] += event.processed
+            entry["created"] += event.created
+        case Run.CreditsConsumed:
+            _stage(doc, event.stage)["credits_used"] += event.amount
+            doc["total_credits_used"] += event.amount
+        case Run.StageStarted:
+            doc["current_stage"] = event.stage
+            _stage(doc, event.stage).update(
+                status=StageStatus.RUNNING.value, started_at=iso(event.at)
+            )
+        case Run.StageCompleted:
+            _stage(doc, event.stage).update(
+                status=StageStatus.COMPLETED.value,
+                processed=event.processed,
+                created=event.created,
+                completed_at=iso(event.at),
+            )
+        case Run.RunPaused:
+            doc.update(status="paused", paused_at=iso(event.at))
+        case Run.RunResumed:
+            doc.update(status="running", resumed_at=iso(event.at))
+        case Run.RunCancelled | Run.RunCompleted | Run.RunFailed:
+            doc.update(status=ENDINGS[kind], completed_at=iso(event.at))
+            if kind is Run.RunFailed:
+                doc["error"] = event.error
     return doc
 
 

@@ -7,14 +7,11 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from automation.adapters.sql import Tx
+from automation.domain.site import Site
 from projections.bulk import Bulk, TableRows
 from projections.documents import dumps, loads
 from projections.run_document import iso
 from projections.runtime import Projection
-
-
-def is_site_event(event: Any) -> bool:
-    return type(event).__qualname__.startswith("Site.")
 
 
 class SitesProjection(Projection):
@@ -28,16 +25,14 @@ class SitesProjection(Projection):
     )
 
     def apply(self, tx: Tx, event: Any, position: int) -> None:
-        if not is_site_event(event):
-            return
-        name = type(event).__name__
-        site_id = str(event.originator_id)
-        if name == "SiteRegistered":
+        kind = type(event)
+        if kind is Site.SiteRegistered:
             tx.execute(
                 "INSERT INTO sites (site_id, account_id, seq, body) VALUES (?, ?, ?, ?)",
                 _registered(event, position),
             )
-        elif name == "ConfigUpdated":
+        elif kind is Site.ConfigUpdated:
+            site_id = str(event.originator_id)
             row = tx.fetchone("SELECT body FROM sites WHERE site_id = ?", (site_id,))
             if row:
                 tx.execute(
@@ -74,13 +69,11 @@ class _SitesBulk(Bulk):
         self.rows: dict[str, list[Any]] = {}  # site_id -> its row, in the order of COLUMNS
 
     def add(self, event: Any, position: int) -> None:
-        if not is_site_event(event):
-            return
-        name = type(event).__name__
-        if name == "SiteRegistered":
+        kind = type(event)
+        if kind is Site.SiteRegistered:
             row = _registered(event, position)
             self.rows[row[0]] = list(row)
-        elif name == "ConfigUpdated":
+        elif kind is Site.ConfigUpdated:
             found = self.rows.get(str(event.originator_id))
             if found:
                 found[3] = _retimed(found[3], event)

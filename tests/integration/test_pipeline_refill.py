@@ -18,7 +18,7 @@ from automation.application.pipeline import IDLE, BatchWork, Dispatch, Refill
 from automation.application.stages import RetryPolicy, StageRunner
 from automation.bootstrap import Services, build
 from automation.config import Settings
-from consumers.orchestrator import react, react_all
+from consumers.run_steps import react, react_all
 from tests.integration.test_exactly_once import Crash, check_exactly_once
 from tests.integration.test_pipeline import KEYWORDS, run_events, site_with_keywords
 

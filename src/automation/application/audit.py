@@ -15,10 +15,12 @@ from automation.application.base import AppBase
 from automation.application.event_catalogue import describe
 from automation.application.sealing import BrokenSeal, check
 from automation.domain.errors import InvalidValueError, RunNotFoundError
+from automation.domain.events import event_classes
 from automation.domain.run import AutomationRun
 from projections.run_document import fold, public
 
-_RUN_TOPICS = get_topic(AutomationRun) + "."
+# The stored topics of the run's event classes: seals are checked on runs' events only.
+_RUN_TOPICS = frozenset(get_topic(kind) for kind in event_classes(AutomationRun))
 
 
 class AuditQueries(AppBase):
@@ -33,9 +35,7 @@ class AuditQueries(AppBase):
                 yield from batch
                 after = batch[-1].id
 
-        return check(
-            notifications(), self.mapper.transcoder, lambda topic: topic.startswith(_RUN_TOPICS)
-        )
+        return check(notifications(), self.mapper.transcoder, _RUN_TOPICS.__contains__)
 
     def _owned_run_events(self, account_id: UUID, run_id: UUID, **query: Any) -> list[Any]:
         try:

@@ -1,60 +1,86 @@
 """What each stored event is called outside the service, and what data it shows.
 
 One table for everything that shows events to the outside: the CloudEvents relay
-(routing keys, types) and the audit listing (names, data).
+(routing keys, types) and the audit listing and stream (names, data). It is keyed by the
+event classes themselves, and it is the only place that spells an event's public name:
+renaming a class fails the type check here, and leaves its published name as it was.
+``tests/unit/test_event_catalogue.py`` checks that every event class of every aggregate is
+here exactly once, and that the names are the documented ones.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid5
+
+from automation.domain.account import Account
+from automation.domain.run import AutomationRun as Run
+from automation.domain.site import Site
+from automation.domain.slot import ScheduledSlot
+from automation.domain.token import ApiToken
 
 _EVENT_ID_NS = uuid5(NAMESPACE_URL, "automation:event")
 
-# Event class name -> routing key on the automation.events exchange.
-ROUTING_KEYS: dict[str, str] = {
-    "RunStarted": "run.started",
-    "StageStarted": "run.stage_started",
-    "StageCompleted": "run.stage_completed",
-    "BatchDispatched": "run.batch_dispatched",
-    "BatchCompleted": "run.batch_completed",
-    "CreditsConsumed": "run.credits_consumed",
-    "RunPaused": "run.paused",
-    "RunResumed": "run.resumed",
-    "RunCancelled": "run.cancelled",
-    "RunCompleted": "run.completed",
-    "RunFailed": "run.failed",
-    "SiteRegistered": "site.registered",
-    "ConfigUpdated": "config.updated",
-    "RunAttached": "site.run_attached",
-    "RunReleased": "site.run_released",
-    "AccountOpened": "account.opened",
-    "CreditsGranted": "account.credits_granted",
-    "CreditsReserved": "account.credits_reserved",
-    "CreditsCharged": "account.credits_charged",
-    "ReservationReleased": "account.reservation_released",
-    "TokenIssued": "account.token_issued",
-    "ScheduledSlotHandled": "schedule.slot_handled",
+
+class Published(NamedTuple):
+    name: str  # the ``type`` of the events listing and the stream
+    routing_key: str  # on the automation.events exchange
+    cloud_event_type: str  # the CloudEvents ``type``
+
+
+def _as(name: str, routing_key: str) -> Published:
+    return Published(name, routing_key, f"automation.{routing_key}.v1")
+
+
+CATALOGUE: dict[type[Any], Published] = {
+    Run.RunStarted: _as("RunStarted", "run.started"),
+    Run.StageStarted: _as("StageStarted", "run.stage_started"),
+    Run.StageCompleted: _as("StageCompleted", "run.stage_completed"),
+    Run.BatchDispatched: _as("BatchDispatched", "run.batch_dispatched"),
+    Run.BatchCompleted: _as("BatchCompleted", "run.batch_completed"),
+    Run.CreditsConsumed: _as("CreditsConsumed", "run.credits_consumed"),
+    Run.RunPaused: _as("RunPaused", "run.paused"),
+    Run.RunResumed: _as("RunResumed", "run.resumed"),
+    Run.RunCancelled: _as("RunCancelled", "run.cancelled"),
+    Run.RunCompleted: _as("RunCompleted", "run.completed"),
+    Run.RunFailed: _as("RunFailed", "run.failed"),
+    Site.SiteRegistered: _as("SiteRegistered", "site.registered"),
+    Site.ConfigUpdated: _as("ConfigUpdated", "config.updated"),
+    Site.RunAttached: _as("RunAttached", "site.run_attached"),
+    Site.RunReleased: _as("RunReleased", "site.run_released"),
+    Account.AccountOpened: _as("AccountOpened", "account.opened"),
+    Account.CreditsGranted: _as("CreditsGranted", "account.credits_granted"),
+    Account.CreditsReserved: _as("CreditsReserved", "account.credits_reserved"),
+    Account.CreditsCharged: _as("CreditsCharged", "account.credits_charged"),
+    Account.ReservationReleased: _as("ReservationReleased", "account.reservation_released"),
+    ApiToken.TokenIssued: _as("TokenIssued", "account.token_issued"),
+    ScheduledSlot.ScheduledSlotHandled: _as("ScheduledSlotHandled", "schedule.slot_handled"),
 }
+
+# The published names of the events that end a run: the stream stops after one of them.
+TERMINAL_TYPES = frozenset(
+    CATALOGUE[kind].name for kind in (Run.RunCompleted, Run.RunFailed, Run.RunCancelled)
+)
 
 # Fields never shown outside the store.
 _PRIVATE_FIELDS = {"token_hash"}
 _ENVELOPE_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic", "chain"}
 
 
+def published(event: Any) -> Published:
+    """How ``event`` is shown outside. An event class missing from the table (the test
+    above keeps that from happening) goes out as ``other.<its class name>``."""
+    found = CATALOGUE.get(type(event))
+    if found is None:
+        name = type(event).__name__
+        found = _as(name, "other." + name.lower())
+    return found
+
+
 def event_name(event: Any) -> str:
-    return type(event).__name__
-
-
-def routing_key(event: Any) -> str:
-    name = event_name(event)
-    return ROUTING_KEYS.get(name, "other." + name.lower())
-
-
-def cloud_event_type(event: Any) -> str:
-    return f"automation.{routing_key(event)}.v1"
+    return published(event).name
 
 
 def event_id(originator_id: UUID, version: int) -> str:
@@ -94,7 +120,7 @@ def describe(event: Any, position: int | None = None) -> dict[str, Any]:
     described = {
         "id": event_id(event.originator_id, event.originator_version),
         "version": event.originator_version,
-        "type": event_name(event),
+        "type": published(event).name,
         "schema_version": getattr(type(event), "class_version", 1),
         "timestamp": iso(event.timestamp),
         "data": event_data(event),

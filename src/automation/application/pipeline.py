@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from automation.application.base import AppBase, Written
@@ -180,13 +179,11 @@ class PipelineCommands(AppBase):
         if run.status is not RunStatus.RUNNING or not run.has_recorded(work.stage, work.batch):
             return []
         recorded_at: datetime | None = None
-        for stored in self.events.get(work.run_id, desc=True):
-            event: Any = stored  # the event classes are made by the @event decorator
-            if type(event).__name__ == "BatchCompleted" and (
-                (event.stage, event.batch) == (work.stage, work.batch)
-            ):
-                recorded_at = event.at
-                break
+        for event in self.events.get(work.run_id, desc=True):
+            match event:
+                case AutomationRun.BatchCompleted(stage=work.stage, batch=work.batch, at=at):
+                    recorded_at = at
+                    break
         return [f.work for f in _in_flight(run) if f.dispatched_at == recorded_at]
 
     def batch_is_due(self, work: BatchWork) -> bool:

@@ -18,13 +18,30 @@ from automation.domain.errors import InsufficientCreditsError, InvalidValueError
 class Account(FastCopy, Aggregate):
     INITIAL_VERSION = 1
 
+    class AccountOpened(Aggregate.Created):
+        name: str
+
+    class CreditsGranted(Aggregate.Event):
+        amount: int
+
+    class CreditsReserved(Aggregate.Event):
+        run_id: UUID
+        amount: int
+
+    class CreditsCharged(Aggregate.Event):
+        run_id: UUID
+        amount: int
+
+    class ReservationReleased(Aggregate.Event):
+        run_id: UUID
+
     @classmethod
     def open(cls, name: str) -> Account:
         if not name.strip() or len(name.strip()) > 200:
             raise InvalidValueError({"name": "must be 1 to 200 characters"})
         return cls(name=name.strip())
 
-    @event("AccountOpened")
+    @event(AccountOpened)
     def __init__(self, *, name: str) -> None:
         self.name = name
         self.balance = 0
@@ -57,16 +74,16 @@ class Account(FastCopy, Aggregate):
         if str(run_id) in self.reservations:
             self._released(run_id=run_id)
 
-    @event("CreditsGranted")
+    @event(CreditsGranted)
     def _granted(self, amount: int) -> None:
         self.balance += amount
 
-    @event("CreditsReserved")
+    @event(CreditsReserved)
     def _reserved(self, run_id: UUID, amount: int) -> None:
         self.balance -= amount
         self.reservations[str(run_id)] = self.reservations.get(str(run_id), 0) + amount
 
-    @event("CreditsCharged")
+    @event(CreditsCharged)
     def _charged(self, run_id: UUID, amount: int) -> None:
         held = self.reservations.get(str(run_id), 0)
         from_reservation = min(held, amount)
@@ -74,7 +91,7 @@ class Account(FastCopy, Aggregate):
             self.reservations[str(run_id)] = held - from_reservation
         self.balance -= amount - from_reservation
 
-    @event("ReservationReleased")
+    @event(ReservationReleased)
     def _released(self, run_id: UUID) -> None:
         self.balance += self.reservations.pop(str(run_id))
 

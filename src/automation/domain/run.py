@@ -1,7 +1,8 @@
 """The AutomationRun aggregate: one run of the pipeline for one site.
 
 Public methods validate and raise a DomainError; the ``_``-prefixed event methods only
-mutate, so replaying stored events is deterministic.
+mutate, so replaying stored events is deterministic. Every event is a class declared here,
+so readers name the class itself, and renaming or removing one fails the type check.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from automation.domain.copying import FastCopy
 from automation.domain.errors import InvalidStateError
 from automation.domain.values import RunStatus, Stage, StageStatus
 
-TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
+_NEW_STAGE = {"status": StageStatus.PENDING.value, "processed": 0, "created": 0, "credits_used": 0}
 
 
 class AutomationRun(FastCopy, Aggregate):
@@ -38,6 +39,51 @@ class AutomationRun(FastCopy, Aggregate):
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state.setdefault("reserved_credits", (state["estimated_credits"] * 6 + 4) // 5)
+
+    class RunPaused(Aggregate.Event):
+        at: datetime
+
+    class RunResumed(Aggregate.Event):
+        at: datetime
+
+    class RunCancelled(Aggregate.Event):
+        at: datetime
+
+    class RunCompleted(Aggregate.Event):
+        at: datetime
+
+    class RunFailed(Aggregate.Event):
+        error: str
+        at: datetime
+
+    class StageStarted(Aggregate.Event):
+        stage: int
+        at: datetime
+
+    class StageCompleted(Aggregate.Event):
+        stage: int
+        processed: int
+        created: int
+        at: datetime
+
+    class BatchDispatched(Aggregate.Event):
+        stage: int
+        batch: int
+        item_ids: list[str]
+        at: datetime
+
+    class BatchCompleted(Aggregate.Event):
+        stage: int
+        batch: int
+        processed: int
+        created: int
+        output_ids: list[str]
+        credits: int
+        at: datetime
+
+    class CreditsConsumed(Aggregate.Event):
+        stage: int
+        amount: int
 
     @event(RunStarted)
     def __init__(
@@ -66,22 +112,11 @@ class AutomationRun(FastCopy, Aggregate):
         self.error: str | None = None
         self.current_stage = int(Stage.KEYWORDS_TO_CLUSTERS)
         self.total_credits_used = 0
-        # Batches sent to workers and not yet recorded, by (stage, batch): each is
-        # {"stage", "batch", "item_ids", "at"}. All belong to the current stage.
+        # Batches with workers, by (stage, batch): {"stage", "batch", "item_ids", "at"} each.
         self.in_flight: dict[tuple[int, int], dict[str, Any]] = {}
         self.completed_batches: set[tuple[int, int]] = set()
         self.batches_dispatched: dict[int, int] = {int(s): 0 for s in Stage}
-        self.stages: dict[int, dict[str, Any]] = {
-            int(s): {
-                "status": StageStatus.PENDING.value,
-                "processed": 0,
-                "created": 0,
-                "credits_used": 0,
-            }
-            for s in Stage
-        }
-
-    # --- commands -------------------------------------------------------------------
+        self.stages: dict[int, dict[str, Any]] = {int(s): dict(_NEW_STAGE) for s in Stage}
 
     @property
     def is_active(self) -> bool:
@@ -96,7 +131,7 @@ class AutomationRun(FastCopy, Aggregate):
         self._resumed(at=at)
 
     def cancel(self, at: datetime) -> None:
-        self._require_active("cancel")
+        self._require(None, "cancel")
         self._cancelled(at=at)
 
     def complete(self, at: datetime) -> None:
@@ -104,7 +139,7 @@ class AutomationRun(FastCopy, Aggregate):
         self._completed(at=at)
 
     def fail(self, error: str, at: datetime) -> None:
-        self._require_active("fail")
+        self._require(None, "fail")
         self._failed(error=error, at=at)
 
     def start_stage(self, stage: int, at: datetime) -> None:
@@ -114,7 +149,7 @@ class AutomationRun(FastCopy, Aggregate):
         self._stage_started(stage=stage, at=at)
 
     def complete_stage(self, stage: int, at: datetime) -> None:
-        self._require_active("complete a stage of")
+        self._require(None, "complete a stage of")
         if self.stages[stage]["status"] != StageStatus.RUNNING.value:
             raise InvalidStateError(f"stage {stage} is not running")
         if self.in_flight:
@@ -185,65 +220,54 @@ class AutomationRun(FastCopy, Aggregate):
         self._completed(at=at)
 
     def consume_credits(self, stage: int, amount: int) -> None:
-        self._require_active("charge")
+        self._require(None, "charge")
         if amount < 0:
             raise InvalidStateError("a charge cannot be negative")
         self._credits_consumed(stage=stage, amount=amount)
 
-    def _require(self, status: RunStatus, action: str) -> None:
-        if self.status is not status:
-            raise InvalidStateError(
-                f"cannot {action} a run that is {self.status.value}",
-                {"status": self.status.value},
-            )
+    def _require(self, status: RunStatus | None, action: str) -> None:  # None: active
+        if self.status is not status and (status is not None or not self.is_active):
+            state = self.status.value
+            raise InvalidStateError(f"cannot {action} a run that is {state}", {"status": state})
 
-    def _require_active(self, action: str) -> None:
-        if not self.is_active:
-            raise InvalidStateError(
-                f"cannot {action} a run that is {self.status.value}",
-                {"status": self.status.value},
-            )
-
-    # --- events ---------------------------------------------------------------------
-
-    @event("RunPaused")
+    @event(RunPaused)
     def _paused(self, at: datetime) -> None:
         self.status = RunStatus.PAUSED
         self.paused_at = at
 
-    @event("RunResumed")
+    @event(RunResumed)
     def _resumed(self, at: datetime) -> None:
         self.status = RunStatus.RUNNING
         self.resumed_at = at
 
-    @event("RunCancelled")
+    @event(RunCancelled)
     def _cancelled(self, at: datetime) -> None:
         self.status = RunStatus.CANCELLED
         self.completed_at = at
 
-    @event("RunCompleted")
+    @event(RunCompleted)
     def _completed(self, at: datetime) -> None:
         self.status = RunStatus.COMPLETED
         self.completed_at = at
 
-    @event("RunFailed")
+    @event(RunFailed)
     def _failed(self, error: str, at: datetime) -> None:
         self.status = RunStatus.FAILED
         self.error = error
         self.completed_at = at
 
-    @event("StageStarted")
+    @event(StageStarted)
     def _stage_started(self, stage: int, at: datetime) -> None:
         self.current_stage = stage
         self.stages[stage]["status"] = StageStatus.RUNNING.value
 
-    @event("StageCompleted")
+    @event(StageCompleted)
     def _stage_completed(self, stage: int, processed: int, created: int, at: datetime) -> None:
         self.stages[stage].update(
             status=StageStatus.COMPLETED.value, processed=processed, created=created
         )
 
-    @event("BatchDispatched")
+    @event(BatchDispatched)
     def _batch_dispatched(self, stage: int, batch: int, item_ids: list[str], at: datetime) -> None:
         self.batches_dispatched[stage] = batch
         self.in_flight[(stage, batch)] = {
@@ -253,7 +277,7 @@ class AutomationRun(FastCopy, Aggregate):
             "at": at,
         }
 
-    @event("BatchCompleted")
+    @event(BatchCompleted)
     def _batch_completed(
         self,
         stage: int,
@@ -269,7 +293,7 @@ class AutomationRun(FastCopy, Aggregate):
         self.stages[stage]["processed"] += processed
         self.stages[stage]["created"] += created
 
-    @event("CreditsConsumed")
+    @event(CreditsConsumed)
     def _credits_consumed(self, stage: int, amount: int) -> None:
         self.stages[stage]["credits_used"] += amount
         self.total_credits_used += amount

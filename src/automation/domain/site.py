@@ -21,6 +21,25 @@ from automation.domain.errors import InvalidValueError, RunInProgressError
 class Site(FastCopy, Aggregate):
     INITIAL_VERSION = 1
 
+    class SiteRegistered(Aggregate.Created):
+        account_id: UUID
+        name: str
+        timezone: str
+        config: dict[str, Any]
+        at: datetime
+
+    class ConfigUpdated(Aggregate.Event):
+        config: dict[str, Any]
+        timezone: str
+        at: datetime
+
+    class RunAttached(Aggregate.Event):
+        run_id: UUID
+        at: datetime
+
+    class RunReleased(Aggregate.Event):
+        run_id: UUID
+
     @classmethod
     def register(cls, account_id: UUID, name: str, timezone: str, at: datetime) -> Site:
         problems: dict[str, str] = {}
@@ -39,7 +58,7 @@ class Site(FastCopy, Aggregate):
             at=at,
         )
 
-    @event("SiteRegistered")
+    @event(SiteRegistered)
     def __init__(
         self, *, account_id: UUID, name: str, timezone: str, config: dict[str, Any], at: datetime
     ) -> None:
@@ -84,16 +103,16 @@ class Site(FastCopy, Aggregate):
         if self.active_run_id == run_id:
             self._run_released(run_id=run_id)
 
-    @event("ConfigUpdated")
+    @event(ConfigUpdated)
     def _config_updated(self, config: dict[str, Any], timezone: str, at: datetime) -> None:
         self.config = config
         self.timezone = timezone
 
-    @event("RunAttached")
+    @event(RunAttached)
     def _run_attached(self, run_id: UUID, at: datetime) -> None:
         self.active_run_id = run_id
         self.last_run_at = at
 
-    @event("RunReleased")
+    @event(RunReleased)
     def _run_released(self, run_id: UUID) -> None:
         self.active_run_id = None

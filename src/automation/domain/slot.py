@@ -29,11 +29,20 @@ def scheduled_run_id(site_id: UUID, slot_key: str) -> UUID:
 class ScheduledSlot(Aggregate):
     INITIAL_VERSION = 1
 
+    class ScheduledSlotHandled(Aggregate.Created):
+        site_id: UUID
+        slot_key: str
+        fire_at: datetime
+        outcome: str
+        run_id: UUID | None
+        reason: str | None
+        at: datetime
+
     @staticmethod
     def create_id(site_id: UUID, slot_key: str, **_: object) -> UUID:
         return slot_id(site_id, slot_key)
 
-    @event("ScheduledSlotHandled")
+    @event(ScheduledSlotHandled)
     def __init__(
         self,
         site_id: UUID,

@@ -25,6 +25,10 @@ def hash_token(token: str) -> str:
 class ApiToken(Aggregate):
     INITIAL_VERSION = 1
 
+    class TokenIssued(Aggregate.Created):
+        token_hash: str
+        account_id: UUID
+
     @staticmethod
     def create_id(token_hash: str, **_: object) -> UUID:
         return uuid5(_NAMESPACE, token_hash)
@@ -33,7 +37,7 @@ class ApiToken(Aggregate):
     def id_for(cls, token: str) -> UUID:
         return cls.create_id(hash_token(token))
 
-    @event("TokenIssued")
+    @event(TokenIssued)
     def __init__(self, token_hash: str, account_id: UUID) -> None:
         self.token_hash = token_hash
         self.account_id = account_id

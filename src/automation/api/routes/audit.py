@@ -18,7 +18,7 @@ from automation.api.deps import AccountId, AppDep
 from automation.api.errors import invalid_request
 from automation.api.responses import json
 from automation.api.streams import RunStreams
-from projections.run_document import TERMINAL_EVENTS
+from automation.application.event_catalogue import TERMINAL_TYPES
 
 router = APIRouter(prefix="/api/v1/automation/runs", tags=["audit"])
 
@@ -89,7 +89,7 @@ async def run_stream(request: Request, run_id: str, account_id: AccountId, app: 
         if not stored and after > 0:
             # Resuming after the run's last event: if that one ended the run, so does this.
             last = await anyio.to_thread.run_sync(app.run_events, account_id, run, after - 1, 1)
-            if last and last[0]["type"] in TERMINAL_EVENTS:
+            if last and last[0]["type"] in TERMINAL_TYPES:
                 streams.unsubscribe(run, live)
                 return StreamingResponse(iter(()), media_type="text/event-stream")
     except BaseException:
@@ -110,7 +110,7 @@ async def run_stream(request: Request, run_id: str, account_id: AccountId, app: 
                         + orjson.dumps(event)
                         + b"\n\n"
                     )
-                    if event["type"] in TERMINAL_EVENTS:
+                    if event["type"] in TERMINAL_TYPES:
                         return
                 try:
                     pending = [await asyncio.wait_for(live.get(), KEEP_ALIVE_SECONDS)]
