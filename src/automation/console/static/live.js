@@ -17,8 +17,10 @@ function stageRow(stage, processing) {
     h("span", { class: "figures", "data-stage": stage.stage },
       stage.status === "pending" && !here ? "waiting"
         : `${stage.processed} of ${total ?? "?"} processed · ${stage.created} created · `
-          + `${stage.credits_used} credits`));
+          + credits(stage.credits_used)));
 }
+
+const credits = (n) => `${n} credit${n === 1 ? "" : "s"}`;
 
 function items(title, list) {
   return h("div", {}, h("strong", {}, title),
@@ -37,11 +39,11 @@ function runView(run, processing, act) {
         + `${run.estimated_credits} (${run.reserved_credits} reserved)`),
       h("span", {}, `ETA: ${duration(processing ? processing.eta_seconds : null)}`),
       h("a", { href: `#/runs/${run.run_id}` }, "Run details")),
+    h("div", { class: "row controls", role: "group", "aria-label": "Run controls" }, buttons),
     run.error ? h("p", { class: "error" }, `Failed: ${run.error}`) : null,
     h("ol", { class: "stages", "aria-label": "Stages" }, run.stages.map((s) => stageRow(s, processing))),
     processing ? h("div", { class: "grid" }, items("In process", processing.current_items),
       items("Up next", processing.up_next)) : null,
-    h("div", { class: "row", role: "group", "aria-label": "Run controls" }, buttons),
   ];
 }
 
@@ -55,7 +57,7 @@ function refusal(error) {
   return error.message.charAt(0).toUpperCase() + error.message.slice(1) + ".";
 }
 
-export function livePanel(siteId, signal, onEnded) {
+export function livePanel(siteId, signal, onChange) {
   const body = h("div", { "aria-live": "polite", "aria-busy": "false" });
   const problem = h("p", { class: "error", role: "alert" });
   const panel = h("section", { "aria-labelledby": "live-title" },
@@ -114,7 +116,7 @@ export function livePanel(siteId, signal, onEnded) {
     if (signal.aborted) return;
     await refresh();
     body.append(h("p", { class: "ok" }, `The run ended: ${run.status}.`), idle());
-    onEnded();
+    onChange();
   }
 
   function idle() {
@@ -136,6 +138,7 @@ export function livePanel(siteId, signal, onEnded) {
           try {
             const started = await api("POST", "/api/v1/automation/run_now", { params: { site_id: siteId } });
             body.replaceChildren();
+            onChange();
             watch(started.run_id, 0).catch((error) => { problem.textContent = refusal(error); });
           } catch (error) { problem.textContent = refusal(error); }
         });

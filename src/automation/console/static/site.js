@@ -45,6 +45,14 @@ async function history(siteId, into) {
         badge(r.status), r.trigger_type, when(r.completed_at), r.total_credits_used])));
 }
 
+async function facts(siteId, into) {
+  const config = await get("/api/v1/automation/config", { site_id: siteId });
+  into.replaceChildren(h("span", {}, `Timezone ${config.timezone}`),
+    h("span", {}, "Last run: ", when(config.last_run_at)),
+    h("span", {}, "Next run: ", config.is_enabled ? when(config.next_run_at) : "schedule off"),
+    h("a", { href: `#/sites/${siteId}/config` }, "Configuration and schedule"));
+}
+
 export async function sitePage(main, siteId, signal) {
   let config;
   try {
@@ -58,13 +66,12 @@ export async function sitePage(main, siteId, signal) {
   const site = results.find((s) => s.site_id === siteId);
   const pipeline = h("section", { "aria-labelledby": "pipeline-title" });
   const past = h("section", { "aria-label": "History" });
-  const reload = () => Promise.all([overview(siteId, pipeline), history(siteId, past)]);
+  const about = h("p", { class: "row" });
+  const reload = () => Promise.all([overview(siteId, pipeline), history(siteId, past),
+    facts(siteId, about)]);
   main.replaceChildren(
     h("h1", {}, site ? site.name : "Site"),
-    h("p", { class: "row" }, h("span", {}, `Timezone ${config.timezone}`),
-      h("span", {}, "Last run: ", when(config.last_run_at)),
-      h("span", {}, "Next run: ", config.is_enabled ? when(config.next_run_at) : "schedule off"),
-      h("a", { href: `#/sites/${siteId}/config` }, "Configuration and schedule")),
+    about,
     livePanel(siteId, signal, reload),
     h("div", { class: "grid" }, keywordsForm(siteId, reload), pipeline),
     past);
