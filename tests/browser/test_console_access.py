@@ -95,3 +95,34 @@ def test_a_refused_token_is_said_so(page: Page, server: RunningServer) -> None:
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_have_text("This token was not accepted.")
     assert page.evaluate("sessionStorage.length") == 0
+
+
+def test_run_now_refusals_are_said_in_words(page: Page, server: RunningServer) -> None:
+    poor = Account(server, credits=1)
+    site = poor.api.site("Too many keywords")
+    assert poor.api.keywords(site, [f"keyword {n}" for n in range(40)]).status_code == 201
+    estimate = poor.api.get(f"{AUTOMATION}/estimate", site_id=site).json()
+    sign_in(page, server, poor.token)
+    page.goto(f"{server.url}/#/sites/{site}")
+    page.get_by_role("button", name="Run now…").click()
+    expect(page.locator("#estimate")).to_contain_text("That is not enough for this run.")
+    page.get_by_role("button", name="Start the run").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        f"Not enough credits: this run needs {estimate['required_credits']} and the free "
+        "balance is 1."
+    )
+
+    rich = Account(server)
+    busy = rich.api.site("Busy")
+    assert rich.api.keywords(busy, ["one keyword", "another keyword"]).status_code == 201
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, server, rich.token)
+    page.goto(f"{server.url}/#/sites/{busy}")
+    page.get_by_role("button", name="Run now…").click()
+    page.get_by_role("button", name="Start the run").wait_for()
+    started = rich.api.run_now(busy)  # another client starts a run meanwhile
+    assert started.status_code == 202, started.text
+    page.get_by_role("button", name="Start the run").click()
+    expect(page.get_by_role("alert")).to_have_text("This site already has a run in progress.")
+    run_id = started.json()["run_id"]
+    assert rich.api.post(f"{AUTOMATION}/cancel", run_id=run_id).status_code == 200
