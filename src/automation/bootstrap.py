@@ -11,7 +11,7 @@ from automation.adapters.content import SqlContentStore
 from automation.adapters.event_log import ApplicationEventSource
 from automation.adapters.inprocess_bus import InProcessWorkBus
 from automation.adapters.leadership import FileLeadership, PostgresLeadership
-from automation.adapters.pg_listen import PgWakeups
+from automation.adapters.pg_listen import PgWakeups, tracking_channel
 from automation.adapters.pipeline_store import SqlPipelineStore
 from automation.adapters.rabbitmq import RabbitEventPublisher, RabbitMQ, RabbitWorkBus
 from automation.adapters.sql import Database, PostgresDatabase, SqliteDatabase, schema_lock
@@ -112,7 +112,8 @@ def _build(settings: Settings, clock: Clock | None) -> Services:
     content_db = views if settings.database_url else open_database(settings, "content")
     app = AutomationApp(env=settings.event_store_env(), clock=clock)
     source = ApplicationEventSource(app)
-    projector = Projector(views, source, all_projections())
+    progress = tracking_channel(settings.database_schema) if settings.database_url else None
+    projector = Projector(views, source, all_projections(), progress_channel=progress)
     projector.setup()
     content = SqlContentStore(content_db)
     pipeline = SqlPipelineStore(content_db)
@@ -131,7 +132,7 @@ def _build(settings: Settings, clock: Clock | None) -> Services:
     wakeups = None
     if settings.database_url and isinstance(app.recorder, PostgresApplicationRecorder):
         # The channel the recorder NOTIFYs on with every save (named after its table).
-        wakeups = PgWakeups(settings.database_url, app.recorder.channel_name)
+        wakeups = PgWakeups(settings.database_url, app.recorder.channel_name, progress)
     orchestrator = Orchestrator(
         app,
         views,

@@ -139,11 +139,17 @@ class Projector:
         source: EventSource,
         projections: Sequence[Projection],
         batch_size: int = 500,
+        progress_channel: str | None = None,
     ) -> None:
         self.db = db
         self.source = source
         self.projections = list(projections)
         self.batch_size = batch_size
+        # PostgreSQL: each batch NOTIFYs the position it commits on this channel, so
+        # processes without a projector of their own (or whose projector found the batch
+        # already applied) learn it at once.
+        self.progress_channel = progress_channel
+        self._reported = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._progress = threading.Condition()
@@ -179,27 +185,39 @@ class Projector:
         with self.db.write() as tx:
             positions = claim_positions(self.db, tx, names)
             batch = self.source.read(min(positions.values(), default=0), self.batch_size)
-            if not batch:
-                return 0
-            reached = batch[-1].position
-            moved: list[str] = []
-            for projection in self.projections:
-                old = positions[projection.name]
-                if old >= reached:
-                    continue
-                projection.apply_all(tx, [note for note in batch if note.position > old])
-                moved.append(projection.name)
-            rows = ", ".join("(?, ?)" for _ in moved)
-            tx.execute(
-                f"INSERT INTO projection_tracking (name, position) VALUES {rows} "
-                "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-                [value for name in moved for value in (name, reached)],
-            )
+            if batch:
+                self._apply(tx, positions, batch)
+        # Report the committed position whoever applied it: another process's projector
+        # may have applied the batch a command here waits for.
+        self._report(batch[-1].position if batch else min(positions.values(), default=0))
+        return len(batch)
+
+    def _apply(self, tx: Tx, positions: dict[str, int], batch: list[Notification]) -> None:
+        reached = batch[-1].position
+        moved: list[str] = []
+        for projection in self.projections:
+            old = positions[projection.name]
+            if old >= reached:
+                continue
+            projection.apply_all(tx, [note for note in batch if note.position > old])
+            moved.append(projection.name)
+        rows = ", ".join("(?, ?)" for _ in moved)
+        tx.execute(
+            f"INSERT INTO projection_tracking (name, position) VALUES {rows} "
+            "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+            [value for name in moved for value in (name, reached)],
+        )
+        if self.progress_channel is not None:  # delivered when (and only if) this commits
+            tx.execute("SELECT pg_notify(?, ?)", (self.progress_channel, str(reached)))
+
+    def _report(self, position: int) -> None:
+        if position <= self._reported:
+            return
+        self._reported = position
         with self._progress:
             self._progress.notify_all()
         for callback in self.on_progress:
-            callback(reached)
-        return len(batch)
+            callback(position)
 
     def wake(self) -> None:
         self._wake.set()

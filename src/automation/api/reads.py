@@ -7,6 +7,7 @@ worker thread so a slow query never holds up other requests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 from uuid import UUID
@@ -32,11 +33,14 @@ class Reads:
         self._site_owners: dict[UUID, str] = {}
         self._run_owners: dict[UUID, tuple[str, str]] = {}
         # Commands waiting for the read models to reach a log position, woken by this
-        # process's projector when it commits, rather than polling the positions.
+        # process's projector, or on PostgreSQL by the NOTIFY of whichever process's
+        # projector committed the position, rather than each polling the positions.
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reached = 0
         self._waiting: list[tuple[int, asyncio.Future[None]]] = []
         services.projector.on_progress.append(self._progressed)
+        if services.wakeups is not None:
+            services.wakeups.progress_listeners.append(self._progressed)
 
     def _progressed(self, position: int) -> None:
         """Called by the projector's thread after each commit."""
@@ -89,24 +93,33 @@ class Reads:
         if position <= self._reached:
             return
         projector = self.services.projector
-        timeout = self.services.settings.read_your_writes_timeout
         names = [p.name for p in projector.projections]
-        if not projector.is_running():  # another process projects: watch the positions
-            await self._poll(position, names, asyncio.get_running_loop().time() + timeout)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.services.settings.read_your_writes_timeout
+        if not projector.is_running() and self.services.wakeups is None:
+            await self._poll(position, names, deadline)  # nothing here is told of progress
             return
-        loop = self._loop = asyncio.get_running_loop()
+        self._loop = loop
         arrived: asyncio.Future[None] = loop.create_future()
-        # Wait first, then look: progress reported after this line wakes the future.
+        # Wait first, then look: progress reported after this line wakes the future. The
+        # positions are read again now and then, should a notification be lost.
         self._waiting.append((position, arrived))
-        if await self.query(_min_position, names) >= position:
-            self._release(position)
-            return
-        projector.wake()
+        recheck = 0.025
         try:
-            await asyncio.wait_for(arrived, timeout)
-        except TimeoutError:
+            while not arrived.done():
+                reached = await self.query(_min_position, names)
+                if reached >= position:
+                    self._release(reached)
+                    return
+                projector.wake()
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise ApiError(503, "not_ready", "the read models are behind; try again")
+                recheck = min(recheck * 2, 0.5)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(arrived), min(recheck, remaining))
+        finally:
             self._waiting = [(p, f) for p, f in self._waiting if f is not arrived]
-            raise ApiError(503, "not_ready", "the read models are behind; try again") from None
 
     async def _poll(self, position: int, names: list[str], deadline: float) -> None:
         loop = asyncio.get_running_loop()
