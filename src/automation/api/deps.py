@@ -5,16 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-import anyio.to_thread
 from fastapi import Depends, Request
 
+from automation.api.auth import ACCOUNT, account_of
 from automation.api.errors import invalid_request, missing_parameter, not_authenticated
 from automation.api.reads import Reads
 from automation.application.app import AutomationApp
 from automation.bootstrap import Services
-from automation.domain.token import hash_token
-
-_TOKEN_CACHE_LIMIT = 10_000
 
 
 # The dependencies are ``async def`` although they do not wait for anything: FastAPI runs a
@@ -35,22 +32,17 @@ async def get_app(request: Request) -> AutomationApp:
 
 
 async def current_account(request: Request) -> UUID:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or len(token) > 200:
-        raise not_authenticated()
-    cache: dict[str, UUID] = request.app.state.token_cache
-    key = hash_token(token)  # the cache holds hashes, never tokens
-    account_id = cache.get(key)
+    """The caller's account, as ``api/edge.py`` found it before anything read the request
+    (or, for a route outside its reach, found here the same way)."""
+    account_id: UUID | None = request.scope.get(ACCOUNT)
     if account_id is None:
-        services: Services = request.app.state.services
-        account_id = await anyio.to_thread.run_sync(services.app.authenticate, token)
+        account_id = await account_of(
+            request.headers.get("authorization", ""),
+            request.app.state.services,
+            request.app.state.token_cache,
+        )
         if account_id is None:
             raise not_authenticated()
-        if len(cache) >= _TOKEN_CACHE_LIMIT:
-            cache.clear()
-        cache[key] = account_id
     return account_id
 
 

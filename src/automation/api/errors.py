@@ -88,6 +88,16 @@ def response_for(error: ApiError) -> Response:
     return error_response(error.status, error.code, error.message, error.details)
 
 
+def unavailable_response(exc: Exception) -> Response:
+    # The store or the broker is down or restarting: the client may try again soon.
+    log.warning("a backing service is unavailable: %s", exc)
+    response = error_response(
+        503, "unavailable", "a backing service is unavailable; try again shortly"
+    )
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 def _field_name(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
@@ -127,13 +137,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(status, code, str(exc.detail), headers=headers)
 
     async def on_unavailable(_: Request, exc: Exception) -> Response:
-        # The store or the broker is down or restarting: the client may try again soon.
-        log.warning("a backing service is unavailable: %s", exc)
-        response = error_response(
-            503, "unavailable", "a backing service is unavailable; try again shortly"
-        )
-        response.headers["Retry-After"] = "1"
-        return response
+        return unavailable_response(exc)
 
     async def on_unexpected(_: Request, exc: Exception) -> Response:
         log.exception("unexpected error", exc_info=exc)

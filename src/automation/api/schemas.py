@@ -1,12 +1,13 @@
-"""Request bodies. Unknown fields are refused; types are strict (no "5" for 5)."""
+"""Request bodies. Unknown fields are refused; types are strict (no "5" for 5); text holds
+no control characters or unpaired surrogates (``api/text.py``)."""
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
+from automation.api.text import Text, storable
 from automation.domain.config import BATCH_SIZE_RANGE, DELAY_RANGE
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
@@ -15,31 +16,22 @@ BatchSize = Annotated[StrictInt, Field(ge=BATCH_SIZE_RANGE[0], le=BATCH_SIZE_RAN
 Delay = Annotated[StrictInt, Field(ge=DELAY_RANGE[0], le=DELAY_RANGE[1])]
 
 
-def _printable(text: str) -> str:
-    """``text``, refused if it holds a control character (NUL, BEL, ESC...) once whitespace
-    is trimmed: such text is garbage from the client, and PostgreSQL cannot even store a
-    NUL in a text column, so it would be an error on one backend and data on the other."""
-    if any(unicodedata.category(char) == "Cc" for char in text):
-        raise ValueError("must not contain control characters")
-    return text
-
-
 class SiteCreate(BaseModel):
     model_config = _STRICT
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    timezone: str = "UTC"
+    timezone: Text = "UTC"
 
     @field_validator("name")
     @classmethod
     def _trimmed(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be blank")
-        return _printable(value.strip())
+        return storable(value.strip())
 
 
 class KeywordItem(BaseModel):
     model_config = _STRICT
-    keyword: str
+    keyword: str  # checked with the list, after its whitespace is collapsed
     volume: Annotated[StrictInt, Field(ge=0, le=10**12)] | None = None
 
 
@@ -47,7 +39,7 @@ def _clean_keyword(value: str) -> str:
     text = " ".join(value.split())  # tabs and line breaks are whitespace, and collapse
     if not 1 <= len(text) <= 200:
         raise ValueError("each keyword must be 1 to 200 characters after trimming")
-    return _printable(text)
+    return storable(text)
 
 
 class KeywordsImport(BaseModel):
@@ -69,11 +61,11 @@ class KeywordsImport(BaseModel):
 class ConfigUpdate(BaseModel):
     model_config = _STRICT
     is_enabled: StrictBool | None = None
-    frequency: str | None = None
-    scheduled_time: str | None = None
+    frequency: Text | None = None
+    scheduled_time: Text | None = None
     scheduled_weekday: Annotated[StrictInt, Field(ge=0, le=6)] | None = None
     scheduled_day_of_month: Annotated[StrictInt, Field(ge=1, le=31)] | None = None
-    timezone: str | None = None
+    timezone: Text | None = None
     stage_1_batch_size: BatchSize | None = None
     stage_2_batch_size: BatchSize | None = None
     stage_3_batch_size: BatchSize | None = None

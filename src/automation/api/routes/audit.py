@@ -10,12 +10,13 @@ from uuid import UUID
 
 import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from automation.api.answers import RunEvents, RunState, ok
 from automation.api.deps import AccountId, AppDep
 from automation.api.errors import invalid_request
+from automation.api.params import STORE_INT_MAX
 from automation.api.responses import json
 from automation.api.streams import RunStreams
 from automation.application.event_catalogue import TERMINAL_TYPES
@@ -23,6 +24,8 @@ from automation.application.event_catalogue import TERMINAL_TYPES
 router = APIRouter(prefix="/api/v1/automation/runs", tags=["audit"])
 
 KEEP_ALIVE_SECONDS = 15.0
+
+Version = Annotated[int, Query(ge=0, le=STORE_INT_MAX)]
 
 
 def _run_id(raw: str) -> UUID:
@@ -37,7 +40,7 @@ async def run_events(
     run_id: str,
     account_id: AccountId,
     app: AppDep,
-    after_version: Annotated[int, Query(ge=0)] = 0,
+    after_version: Version = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     run = _run_id(run_id)
@@ -50,24 +53,11 @@ async def run_state(
     run_id: str,
     account_id: AccountId,
     app: AppDep,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=STORE_INT_MAX)] = None,
 ) -> Response:
     run = _run_id(run_id)
     at, state = await anyio.to_thread.run_sync(app.run_state, account_id, run, version)
     return json({"run_id": str(run), "version": at, "run": state})
-
-
-def _resume_point(request: Request) -> int:
-    raw = request.headers.get("last-event-id") or request.query_params.get("after_version")
-    if raw in (None, ""):
-        return 0
-    try:
-        value = int(str(raw))
-    except ValueError:
-        raise invalid_request({"last_event_id": "must be an event version"}) from None
-    if value < 0:
-        raise invalid_request({"last_event_id": "must be an event version"})
-    return value
 
 
 @router.get(
@@ -75,11 +65,18 @@ def _resume_point(request: Request) -> int:
     response_class=StreamingResponse,
     responses={200: {"description": "server-sent events", "content": {"text/event-stream": {}}}},
 )
-async def run_stream(request: Request, run_id: str, account_id: AccountId, app: AppDep) -> Response:
+async def run_stream(
+    request: Request,
+    run_id: str,
+    account_id: AccountId,
+    app: AppDep,
+    last_event_id: Annotated[int | None, Header(ge=0, le=STORE_INT_MAX)] = None,
+    after_version: Version = 0,
+) -> Response:
     """Each message: ``id`` the event's version (send it back as Last-Event-ID to resume),
     ``event`` its type, ``data`` the event as the events listing shows it."""
     run = _run_id(run_id)
-    after = _resume_point(request)
+    after = after_version if last_event_id is None else last_event_id
     streams: RunStreams = request.app.state.streams
     # Follow first, then read what is stored: nothing falls between the two (repeats are
     # dropped by version below). Ownership is checked by the read: a foreign run is a 404.

@@ -31,6 +31,7 @@ from automation.api.deps import (
     optional_uuid,
 )
 from automation.api.errors import ApiError
+from automation.api.json_route import JsonRoute
 from automation.api.openapi import query_id
 from automation.api.progress import overview, processing
 from automation.api.responses import json
@@ -44,7 +45,7 @@ from projections.documents import loads
 from projections.logs import last_lines
 from projections.run_document import iso
 
-router = APIRouter(prefix="/api/v1/automation", tags=["automation"])
+router = APIRouter(prefix="/api/v1/automation", tags=["automation"], route_class=JsonRoute)
 
 
 def _config_view(site_id: UUID, stored: dict[str, Any], now: datetime) -> dict[str, Any]:

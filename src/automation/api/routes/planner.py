@@ -8,12 +8,13 @@ from starlette.responses import Response
 
 from automation.api.answers import KeywordsImported, ok
 from automation.api.deps import ServicesDep, SiteId
+from automation.api.json_route import JsonRoute
 from automation.api.responses import json
 from automation.api.routes.listings import add_listings
 from automation.api.schemas import KeywordsImport
 from automation.application.ports import KeywordInput
 
-router = APIRouter(prefix="/api/v1/planner", tags=["planner"])
+router = APIRouter(prefix="/api/v1/planner", tags=["planner"], route_class=JsonRoute)
 
 
 @router.post("/keywords", status_code=201, responses=ok(KeywordsImported, 201))

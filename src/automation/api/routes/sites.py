@@ -8,12 +8,13 @@ from starlette.responses import Response
 
 from automation.api.answers import Site, Sites, ok
 from automation.api.deps import AccountId, AppDep, ReadsDep
+from automation.api.json_route import JsonRoute
 from automation.api.responses import json, raw_json
 from automation.api.schemas import SiteCreate
 from projections.run_document import iso
 from projections.sites import sites_body
 
-router = APIRouter(prefix="/api/v1/sites", tags=["sites"])
+router = APIRouter(prefix="/api/v1/sites", tags=["sites"], route_class=JsonRoute)
 
 
 @router.post("", status_code=201, responses=ok(Site, 201))

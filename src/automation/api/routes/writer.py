@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from starlette.responses import Response
 
 from automation.api.answers import Content, ok
@@ -23,9 +23,11 @@ def _not_found(kind: str) -> ApiError:
 
 add_listings(router, ("tasks", "content", "image_prompts", "images"))
 
+ItemId = Annotated[str, Path(max_length=100)]  # ids are UUIDs; anything longer names nothing
+
 
 @router.get("/content/{content_id}", responses=ok(Content))
-async def get_content(content_id: str, site_id: SiteId, services: ServicesDep) -> Response:
+async def get_content(content_id: ItemId, site_id: SiteId, services: ServicesDep) -> Response:
     item: dict[str, Any] | None = await anyio.to_thread.run_sync(
         services.content.content_item, site_id, content_id
     )
@@ -39,7 +41,7 @@ async def get_content(content_id: str, site_id: SiteId, services: ServicesDep) -
     response_class=Response,
     responses={200: {"description": "the image file", "content": {"image/svg+xml": {}}}},
 )
-async def get_image_file(image_id: str, site_id: SiteId, services: ServicesDep) -> Response:
+async def get_image_file(image_id: ItemId, site_id: SiteId, services: ServicesDep) -> Response:
     found = await anyio.to_thread.run_sync(services.content.image_file, site_id, image_id)
     if found is None:
         raise _not_found("image")
