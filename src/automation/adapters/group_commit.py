@@ -7,17 +7,15 @@ trips: begin, lock, notify, insert, commit. Here, saves that arrive while anothe
 written queue up, and the next writer takes the whole queue into one statement, run on its
 own (autocommit) so that it is one transaction and one round trip: it takes the log's
 advisory lock, queues the NOTIFY and inserts every save's events. Commit order still equals
-id order, since every writer takes the same lock before it draws an id and keeps it until
-its commit.
+id order: every writer takes the same lock before it draws an id, until its commit.
 
 Only if that statement fails on a conflict (optimistic concurrency: a save whose version is
 taken) are the saves written again, one by one in one transaction, each in a savepoint of
 its own, so the conflicting save fails alone while the others commit.
 
-The statements on the hot path are rendered to text once. The library composes them anew
-on every call, and psycopg cannot cache the conversion of a composed statement; the insert
-also passes four plain arrays instead of an array of a composite type, which psycopg dumps
-far faster. Same rows, same order, same returned ids.
+The hot statements are rendered to text once (the library composes them on every call),
+and the insert passes four plain arrays, which psycopg dumps far faster than an array of a
+composite type. Same rows, same order, same returned ids.
 """
 
 from __future__ import annotations
@@ -28,15 +26,11 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import (
-    IntegrityError,
-    Notification,
-    OperationalError,
-    StoredEvent,
-)
+from eventsourcing.persistence import IntegrityError, Notification, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Composable, Identifier, Literal
 
+from automation.adapters.pg_pool import install_check
 from automation.adapters.sql import advisory_lock_key
 
 MAX_BATCH = 128
@@ -50,6 +44,12 @@ def _stored(row: Any) -> dict[str, Any]:
         "topic": row["topic"],
         "state": bytes(row["state"]),
     }
+
+
+def _failed(error: Exception) -> OperationalError:
+    failure = OperationalError(str(error))  # from its cause: see adapters/transient.py
+    failure.__cause__ = error
+    return failure
 
 
 class _Save:
@@ -66,6 +66,7 @@ class _Save:
 class GroupCommitRecorder(PostgresApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        install_check(self.datastore.pool)  # no connection the server has ended is handed out
         self._mutex = threading.Lock()
         self._queue: list[_Save] = []
         self._writing = False
@@ -159,7 +160,7 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
                 self._fail(batch, IntegrityError(str(error)))
                 return
         except Exception as error:  # noqa: BLE001 - the statement did not commit: no save in it did
-            self._fail(batch, OperationalError(str(error)))
+            self._fail(batch, _failed(error))
             return
         for save in batch:
             save.ids = None
@@ -178,7 +179,7 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
                 for save in batch:
                     self._write_one(conn, curs, save)
         except Exception as error:  # noqa: BLE001 - the transaction did not commit: no save in it did
-            self._fail(batch, OperationalError(str(error)))
+            self._fail(batch, _failed(error))
             return
         for save in batch:
             if save.error is not None:

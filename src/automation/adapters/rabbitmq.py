@@ -22,6 +22,8 @@ from aio_pika.abc import (
 )
 from prometheus_client import Counter
 
+from automation.adapters.amqp_parking import channel_open, redrive, settle
+from automation.adapters.transient import Backoff, Outcome, handle_patiently, pause
 from automation.application.ports import OutgoingEvent, WorkHandler, WorkMessage
 
 log = logging.getLogger(__name__)
@@ -107,14 +109,24 @@ class RabbitEventPublisher:
 
 
 class RabbitWorkBus:
-    def __init__(self, rabbit: RabbitMQ, prefix: str = "automation.", max_deliveries: int = 5):
+    def __init__(
+        self,
+        rabbit: RabbitMQ,
+        prefix: str = "automation.",
+        max_deliveries: int = 5,
+        backoff: Backoff | None = None,
+    ):
         self.rabbit = rabbit
         self.prefix = prefix
         self.max_deliveries = max_deliveries
         self._send_channel: AbstractChannel | None = None
         self._declared: set[str] = set()
-        self._consumers: list[tuple[AbstractChannel, AbstractQueue, str]] = []
+        self.backoff = backoff or Backoff()
+        self._consumers: list[tuple[AbstractChannel, str, tuple[AbstractQueue, str]]] = []
         self._inflight: set[asyncio.Task[Any]] = set()
+        self._stopping = asyncio.Event()
+        self._troubled: set[str] = set()  # queues that met a transient fault since a redrive
+        self._redrives: set[asyncio.Task[int]] = set()
 
     def queue_name(self, queue: str) -> str:
         return self.prefix + queue
@@ -172,7 +184,10 @@ class RabbitWorkBus:
                 self._inflight.discard(task)
 
         tag = await declared.consume(on_message)
-        self._consumers.append((channel, declared, tag))
+        if not self._consumers:
+            (await self.rabbit.connection()).reconnect_callbacks.add(self._on_reconnect)
+        self._consumers.append((channel, queue, (declared, tag)))
+        self._redrive_soon(queue)  # what an earlier process left parked
 
     async def _handle(
         self, queue: str, incoming: AbstractIncomingMessage, handler: WorkHandler
@@ -185,41 +200,80 @@ class RabbitWorkBus:
         except ValueError:
             log.error("parking unreadable message %s on %s", incoming.message_id, queue)
             DEAD_LETTERED.labels(queue).inc()
-            await incoming.reject(requeue=False)
+            await settle(incoming.reject(requeue=False))
             return
         message = WorkMessage(
             queue, body, incoming.message_id or "", count, bool(incoming.redelivered)
         )
         try:
-            await handler(message)
+            outcome, error = await handle_patiently(
+                handler,
+                message,
+                self.backoff,
+                self._stopping,
+                still_held=lambda: channel_open(incoming),
+                on_transient=lambda: self._troubled.add(queue),
+            )
         except asyncio.CancelledError:
-            await incoming.nack(requeue=True)
+            await settle(incoming.nack(requeue=True))
             raise
-        except Exception:
-            if count + 1 >= self.max_deliveries:
-                log.exception(
-                    "parking message %s on %s after %d attempts",
-                    message.message_id,
-                    queue,
-                    count + 1,
-                )
-                DEAD_LETTERED.labels(queue).inc()
-                await incoming.reject(requeue=False)
-            else:
-                log.warning(
-                    "message %s on %s failed (attempt %d); handing it back",
-                    message.message_id,
-                    queue,
-                    count + 1,
-                    exc_info=True,
-                )
-                REDELIVERED.labels(queue).inc()
-                await incoming.nack(requeue=True)
+        if outcome is Outcome.HANDLED:
+            await settle(incoming.ack())
+            if queue in self._troubled:
+                self._troubled.discard(queue)
+                self._redrive_soon(queue)
+        elif outcome is Outcome.HANDED_BACK:
+            await settle(incoming.nack(requeue=True))  # a closed channel has handed it back
+        elif count + 1 >= self.max_deliveries:
+            log.error(
+                "parking message %s on %s after %d attempts",
+                message.message_id,
+                queue,
+                count + 1,
+                exc_info=error,
+            )
+            DEAD_LETTERED.labels(queue).inc()
+            await settle(incoming.reject(requeue=False))
         else:
-            await incoming.ack()
+            log.warning(
+                "message %s on %s failed (attempt %d); handing it back",
+                message.message_id,
+                queue,
+                count + 1,
+                exc_info=error,
+            )
+            REDELIVERED.labels(queue).inc()
+            # A delayed nack: the broker counts the attempt, the delay spaces them out.
+            await pause(self.backoff.delay(count), self._stopping)
+            await settle(incoming.nack(requeue=True))
+
+    def _redrive_soon(self, queue: str) -> None:
+        task = asyncio.create_task(self.redrive(queue))
+        self._redrives.add(task)
+        task.add_done_callback(self._redrives.discard)
+
+    async def redrive(self, queue: str) -> int:
+        """Move the messages parked in the queue's dead-letter queue back to the queue;
+        how many were moved."""
+        try:
+            moved = await redrive(
+                self.rabbit, self.dead_letter_queue_name(queue), self.queue_name(queue)
+            )
+        except Exception:  # the next transient fault's recovery tries again
+            log.warning("redriving parked messages of %s failed", queue, exc_info=True)
+            self._troubled.add(queue)
+            return 0
+        if moved:
+            log.warning("redrove %d parked message(s) to %s", moved, self.queue_name(queue))
+        return moved
+
+    def _on_reconnect(self, *_: Any) -> None:
+        # Messages may have been parked by the broker's own limit while it was away.
+        self._troubled.update(queue for _, queue, _ in self._consumers)
 
     async def stop_consuming(self, grace: float) -> None:
-        for _, declared, tag in self._consumers:
+        self._stopping.set()  # a message waiting to be tried again is handed back now
+        for _, _, (declared, tag) in self._consumers:
             await declared.cancel(tag)
         if self._inflight:
             _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
@@ -230,8 +284,11 @@ class RabbitWorkBus:
         for channel, _, _ in self._consumers:
             await channel.close()
         self._consumers.clear()
+        self._stopping.clear()
 
     async def close(self) -> None:
+        for task in list(self._redrives):
+            task.cancel()
         await self.stop_consuming(grace=0)
         if self._send_channel is not None and not self._send_channel.is_closed:
             await self._send_channel.close()

@@ -7,6 +7,7 @@ block; readers get a connection of their own.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 import threading
@@ -19,6 +20,8 @@ from typing import Any, Literal, Protocol
 import psycopg
 from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool
+
+from automation.adapters.pg_pool import install_check
 
 Row = tuple[Any, ...]
 
@@ -104,10 +107,22 @@ class SqliteDatabase:
             self._writer.execute("BEGIN IMMEDIATE")
             try:
                 yield _SqliteTx(self._writer)
+                self._writer.execute("COMMIT")
             except BaseException:
-                self._writer.execute("ROLLBACK")
+                self._roll_back()
                 raise
-            self._writer.execute("COMMIT")
+
+    def _roll_back(self) -> None:
+        """Undo a failed write, the COMMIT included (a full disk fails it), so the writer
+        never stays inside a transaction that fails every later BEGIN. SQLite may already
+        have rolled back by itself; a connection that cannot roll back is replaced."""
+        try:
+            if self._writer.in_transaction:
+                self._writer.execute("ROLLBACK")
+        except sqlite3.Error:
+            with contextlib.suppress(sqlite3.Error):
+                self._writer.close()
+            self._writer = self._connect()
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
@@ -170,8 +185,10 @@ class PostgresDatabase:
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         self.pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
-            url, min_size=1, max_size=pool_size, kwargs=kwargs, open=True
+            url, min_size=1, max_size=pool_size, kwargs=kwargs, open=False
         )
+        install_check(self.pool)  # no connection the server has ended is handed out
+        self.pool.open()
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
