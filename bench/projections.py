@@ -149,6 +149,7 @@ class RunMaker:
             config=dict(CONFIG),
             estimated_credits=estimated,
             reserved_credits=required_credits(estimated),
+            estimate_basis={},
             at=self._tick(),
         )
         roll = rng.random()

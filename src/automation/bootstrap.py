@@ -15,8 +15,8 @@ from automation.adapters.pg_listen import PgWakeups, tracking_channel
 from automation.adapters.pipeline_store import SqlPipelineStore
 from automation.adapters.rabbitmq import RabbitEventPublisher, RabbitMQ, RabbitWorkBus
 from automation.adapters.sql import Database, PostgresDatabase, SqliteDatabase, schema_lock
-from automation.adapters.transient import Backoff
 from automation.application.app import AutomationApp
+from automation.application.estimating import Estimator
 from automation.application.ports import Clock, Leadership, WorkBus
 from automation.config import Settings
 from automation.pipeline_wiring import stage_runner
@@ -122,15 +122,14 @@ def _build(settings: Settings, clock: Clock | None) -> Services:
         app, views, content.pending_work, timedelta(seconds=settings.catch_up_window)
     )
     rabbit = RabbitMQ(settings.amqp_url) if settings.amqp_url else None
-    backoff = Backoff(settings.retry_backoff, settings.retry_backoff_max)
     work_bus: WorkBus
     relay = None
     if rabbit is not None:
-        work_bus = RabbitWorkBus(rabbit, settings.queue_prefix, settings.max_deliveries, backoff)
+        work_bus = RabbitWorkBus(rabbit, settings.queue_prefix, settings.max_deliveries)
         publisher = RabbitEventPublisher(rabbit, settings.events_exchange)
         relay = Relay(source, views, publisher, app.owner_of, _leadership(settings, "relay"))
     else:
-        work_bus = InProcessWorkBus(settings.max_deliveries, backoff)
+        work_bus = InProcessWorkBus(settings.max_deliveries)
     wakeups = None
     if settings.database_url and isinstance(app.recorder, PostgresApplicationRecorder):
         # The channel the recorder NOTIFYs on with every save (named after its table).
@@ -145,6 +144,7 @@ def _build(settings: Settings, clock: Clock | None) -> Services:
         window=settings.batches_in_flight,
     )
     worker = StageWorker(app, stage_runner(settings, pipeline))
+    app.estimator = Estimator(pipeline, worker.runner.ai)
     return Services(
         settings=settings,
         app=app,

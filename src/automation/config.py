@@ -6,8 +6,16 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlparse
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ModelPrice(BaseModel):
+    """Credits per 1,000 tokens of a model."""
+
+    model_config = ConfigDict(extra="forbid")
+    input: int = Field(ge=0)
+    output: int = Field(ge=0)
 
 
 class Settings(BaseSettings):
@@ -46,6 +54,14 @@ class Settings(BaseSettings):
     openai_base_url: str = Field(default="https://api.openai.com/v1", alias="OPENAI_BASE_URL")
     openai_api_key: str = Field(default="", alias="OPENAI_API_KEY")
     openai_model: str = Field(default="gpt-4o-mini", alias="OPENAI_MODEL")
+    # Credits per 1,000 tokens, input and output, per model (JSON), and for any other model.
+    openai_prices: dict[str, ModelPrice] = Field(
+        default_factory=dict, alias="AUTOMATION_OPENAI_PRICES"
+    )
+    openai_default_price: ModelPrice = Field(
+        default_factory=lambda: ModelPrice(input=1, output=1),
+        alias="AUTOMATION_OPENAI_DEFAULT_PRICE",
+    )
     ai_attempts: int = Field(default=4, alias="AUTOMATION_AI_ATTEMPTS")
     ai_backoff: float = Field(default=0.5, alias="AUTOMATION_AI_BACKOFF")
     worker_prefetch: int = Field(default=8, alias="AUTOMATION_WORKER_PREFETCH")

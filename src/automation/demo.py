@@ -7,6 +7,7 @@ import tempfile
 import time
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from rich.console import Console
@@ -16,6 +17,7 @@ from rich.table import Table
 from automation.application.ports import KeywordInput
 from automation.bootstrap import Services, build
 from automation.config import Settings
+from automation.domain.estimate import error_ratio
 from automation.domain.run import AutomationRun
 from automation.domain.values import STAGE_NAMES, Stage
 from consumers.runtime import BackgroundRoles
@@ -112,24 +114,31 @@ async def _follow(
 
 
 def _summary(
-    console: Console, run: AutomationRun, elapsed: float, charged: int, estimate: dict[str, int]
+    console: Console, run: AutomationRun, elapsed: float, charged: int, estimate: dict[str, Any]
 ) -> None:
     table = Table(title=f"Run {run.id}: {run.status.value} in {elapsed:.1f} s")
-    for column in ("Stage", "Processed", "Created", "Credits"):
+    for column in ("Stage", "Processed", "Created", "Estimated", "Credits"):
         table.add_column(column, justify="left" if column == "Stage" else "right")
+    basis = {s["stage"]: s for s in estimate.get("basis", {}).get("stages", [])}
     for stage in Stage:
         result = run.stages[int(stage)]
+        planned = basis.get(int(stage))
         table.add_row(
             f"{int(stage)}. {STAGE_NAMES[stage]}",
             str(result["processed"]),
             str(result["created"]),
+            f"{planned['credits']} ({planned['source']})" if planned else "",
             str(result["credits_used"]),
         )
-    table.add_row("Total", "", "", str(run.total_credits_used), style="bold")
+    estimated = estimate["estimated_credits"]
+    table.add_row("Total", "", "", str(estimated), str(run.total_credits_used), style="bold")
     console.print(table)
     console.print(
-        f"Estimated {estimate['estimated_credits']} credits, used "
+        f"Estimated {estimated} credits, used "
         f"{run.total_credits_used}; the account was charged {charged}."
     )
+    ratio = error_ratio(estimated, run.total_credits_used)
+    if ratio is not None:
+        console.print(f"Estimate accuracy: error {ratio:+.1%} (used / estimated - 1).")
     if run.error:
         console.print(f"[red]The run failed:[/red] {run.error}")

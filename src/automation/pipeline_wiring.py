@@ -8,12 +8,18 @@ from automation.application.ai import AIProvider
 from automation.application.ports import PipelineStore
 from automation.application.stages import RetryPolicy, StageRunner
 from automation.config import Settings
+from automation.domain.pricing import TokenPrice
 
 
 def ai_provider(settings: Settings) -> AIProvider:
     if settings.ai_provider == "openai":
+        model = settings.openai_model
+        price = settings.openai_prices.get(model, settings.openai_default_price)
         return OpenAICompatibleProvider(
-            settings.openai_base_url, settings.openai_api_key, settings.openai_model
+            settings.openai_base_url,
+            settings.openai_api_key,
+            model,
+            price=TokenPrice(price.input, price.output),
         )
     if settings.ai_provider == "free":
         return ZeroCostAIProvider()

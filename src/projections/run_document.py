@@ -135,6 +135,7 @@ def summary(doc: dict[str, Any]) -> dict[str, Any]:
         "started_at",
         "completed_at",
         "total_credits_used",
+        "estimated_credits",
         "current_stage",
     )
     return {k: doc[k] for k in keys}

@@ -18,6 +18,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from automation.adapters.ai_openai import OpenAICompatibleProvider
 from automation.application.ai import AIError, Article, Idea, KeywordGroup
+from automation.config import Settings
+from automation.domain.pricing import TokenPrice
+from automation.pipeline_wiring import ai_provider
 
 KEY = "sk-test-123"
 MODEL = "test-model"
@@ -186,25 +189,51 @@ def test_render_image(make: Callable[..., OpenAICompatibleProvider]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("usage", "per_credit", "credits"),
+    ("usage", "price", "credits"),
     [
-        ({"total_tokens": 1000}, 1000, 1),
-        ({"total_tokens": 1001}, 1000, 2),
-        ({"total_tokens": 0}, 1000, 1),
-        ({"total_tokens": 2500}, 500, 5),
-        ({"prompt_tokens": 10}, 1000, 1),
-        (None, 1000, 1),
+        # at the default price, 1 credit per 1,000 tokens of either kind
+        ({"total_tokens": 1000}, TokenPrice(1, 1), 1),
+        ({"total_tokens": 1001}, TokenPrice(1, 1), 2),
+        ({"total_tokens": 0}, TokenPrice(1, 1), 1),
+        ({"prompt_tokens": 10}, TokenPrice(1, 1), 1),
+        (None, TokenPrice(1, 1), 1),
+        # input and output priced apart: 2000 x 1 + 500 x 4 = 4000 per 1,000
+        ({"prompt_tokens": 2000, "total_tokens": 2500}, TokenPrice(1, 4), 4),
+        ({"prompt_tokens": 2000, "completion_tokens": 501}, TokenPrice(1, 4), 5),
+        ({"prompt_tokens": 300, "completion_tokens": 100}, TokenPrice(10, 30), 6),
+        ({"completion_tokens": 1000}, TokenPrice(0, 0), 1),  # never below 1
     ],
 )
-def test_credits_from_usage(
+def test_credits_from_usage_at_the_model_price(
     make: Callable[..., OpenAICompatibleProvider],
     fake: FakeOpenAI,
     usage: dict[str, Any] | None,
-    per_credit: int,
+    price: TokenPrice,
     credits: int,
 ) -> None:
     fake.usage = usage
-    assert make(tokens_per_credit=per_credit).image_prompts(ARTICLE).credits == credits
+    result = make(price=price).image_prompts(ARTICLE)
+    assert result.credits == credits
+    if usage is not None:  # the tokens are handed on, for the estimate to learn from
+        assert result.tokens is not None
+
+
+def test_the_configured_price_of_the_model_is_charged(
+    fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTOMATION_OPENAI_PRICES", '{"' + MODEL + '": {"input": 2, "output": 10}}')
+    settings = Settings(
+        AUTOMATION_AI_PROVIDER="openai",
+        OPENAI_BASE_URL=fake.url,
+        OPENAI_MODEL=MODEL,
+        OPENAI_API_KEY=KEY,
+    )
+    provider = ai_provider(settings)
+    assert provider.describe().price == TokenPrice(2, 10)
+    fake.usage = {"prompt_tokens": 2000, "completion_tokens": 500}
+    assert provider.image_prompts(ARTICLE).credits == 9  # (2000 x 2 + 500 x 10) / 1000
+    other = ai_provider(settings.model_copy(update={"openai_model": "another"}))
+    assert other.describe().price == TokenPrice(1, 1)  # the default price
 
 
 def test_sends_key_model_and_json_mode(

@@ -67,6 +67,7 @@ class Maker:
             config={"stage_1_batch_size": rng.randint(1, 50)},
             estimated_credits=rng.randint(0, 500),
             reserved_credits=rng.randint(0, 600),
+            estimate_basis={},
             at=self.tick(),
         )
         yield run

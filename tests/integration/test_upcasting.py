@@ -41,8 +41,10 @@ def test_a_version_1_run_loads_upcast_to_today(services: Services, settings: Set
     assert (state["reserved_credits"], state["status"]) == (174, "running")
     listed = services.app.run_events(ACCOUNT_ID, RUN_ID)
     assert listed[0]["type"] == "RunStarted"
-    assert listed[0]["schema_version"] == 2
+    assert listed[0]["schema_version"] == 3
     assert listed[0]["data"]["reserved_credits"] == 174
+    # Nor did it record what its estimate was based on: version 3 shows an empty basis.
+    assert listed[0]["data"]["estimate_basis"] == {}
     # The projections read the old run like a new one.
     services.projector.catch_up()
     from projections.history import run_document

@@ -15,13 +15,6 @@ from hypothesis import strategies as st
 
 from automation.adapters.ai_local import LocalAIProvider, ZeroCostAIProvider
 from automation.application.ai import AIProvider, AIResult, Article, Idea
-from automation.domain.estimate import (
-    CREDITS_PER_CLUSTER,
-    CREDITS_PER_CONTENT,
-    CREDITS_PER_IMAGE,
-    CREDITS_PER_KEYWORD_BATCH,
-    CREDITS_PER_TASK,
-)
 
 SVG = "{http://www.w3.org/2000/svg}"
 PROPERTIES = settings(max_examples=60, deadline=None)
@@ -199,14 +192,33 @@ def test_image_text_is_escaped_and_varies_with_the_prompt() -> None:
     assert image != provider.render_image("Shoes and grip").value
 
 
-def test_credits_per_call_match_the_estimate() -> None:
-    provider = LocalAIProvider()
-    article = Article("T", ["A", "B"], "body")
-    assert provider.cluster_keywords(SAMPLE).credits == CREDITS_PER_KEYWORD_BATCH
-    assert provider.generate_ideas("espresso", ["espresso"]).credits == CREDITS_PER_CLUSTER
-    assert provider.write_article(Idea("T", "D"), ["espresso"]).credits == CREDITS_PER_TASK
-    assert provider.image_prompts(article).credits == CREDITS_PER_CONTENT
-    assert provider.render_image("espresso").credits == CREDITS_PER_IMAGE
+@pytest.mark.parametrize("provider", [LocalAIProvider(), ZeroCostAIProvider()])
+@PROPERTIES
+@given(words=st.lists(st.sampled_from(sorted(SAMPLE)), min_size=1, max_size=5))
+def test_each_call_costs_and_yields_what_the_provider_describes(
+    provider: LocalAIProvider, words: list[str]
+) -> None:
+    """The estimate takes these figures as exact: every call must keep to them."""
+    profile = provider.describe()
+    assert profile.dry_run
+    assert profile.price is None
+    assert profile.rates is not None
+    rates = profile.rates
+    idea = Idea(words[0], " ".join(words))
+    article = provider.write_article(idea, words)
+    calls: dict[int, tuple[AIResult[Any], int | None]] = {
+        1: (provider.cluster_keywords(words), None),  # clusters: counted by a dry run
+        2: (provider.generate_ideas(words[0], words), 2),
+        4: (article, None),
+        5: (provider.image_prompts(article.value), 2),
+        6: (provider.render_image(" ".join(words)), None),
+    }
+    for stage, (result, made) in calls.items():
+        assert result.credits == rates[stage].credits_per_call
+        if made is not None:
+            assert len(result.value) == rates[stage].yield_ == made
+    assert (rates[3].credits_per_call, rates[3].yield_) == (0, 1)
+    assert (rates[4].yield_, rates[6].yield_) == (1, 1)
 
 
 def test_zero_cost_provider_is_free_and_otherwise_the_same() -> None:

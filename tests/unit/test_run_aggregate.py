@@ -81,6 +81,7 @@ def new_run(at: datetime = T0, reserved: int = 100) -> AutomationRun:
         config={"stage_1_batch_size": 20},
         estimated_credits=reserved,
         reserved_credits=reserved,
+        estimate_basis={},
         at=at,
     )
 

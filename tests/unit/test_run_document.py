@@ -107,6 +107,7 @@ def test_the_document_folded_from_stored_events_agrees_with_the_aggregate(
         config={},
         estimated_credits=estimated,
         reserved_credits=estimated + 1,
+        estimate_basis={},
         at=start,
     )
     for kind, stage, amount, at in ops:
@@ -143,6 +144,7 @@ def test_fold_ignores_events_before_the_run_started() -> None:
         config={},
         estimated_credits=0,
         reserved_credits=0,
+        estimate_basis={},
         at=datetime(2027, 1, 1, tzinfo=UTC),
     )
     run.pause(datetime(2027, 1, 1, 1, tzinfo=UTC))

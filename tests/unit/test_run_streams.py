@@ -48,6 +48,7 @@ def new_run() -> AutomationRun:
         config={},
         estimated_credits=10,
         reserved_credits=12,
+        estimate_basis={},
         at=T0,
     )
 

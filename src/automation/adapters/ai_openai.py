@@ -16,11 +16,22 @@ from typing import Any, TypeVar
 
 import httpx
 
-from automation.application.ai import AIError, AIResult, Article, Idea, KeywordGroup
+from automation.application.ai import (
+    AIError,
+    AIResult,
+    Article,
+    Idea,
+    KeywordGroup,
+    ProviderProfile,
+    Tokens,
+)
+from automation.domain.pricing import TokenPrice, call_credits
 
 T = TypeVar("T")
 
 MAX_DELAY = 8.0
+# Credits per 1,000 tokens of a model with no price of its own in the settings.
+DEFAULT_PRICE = TokenPrice(input=1, output=1)
 
 _CLUSTER = (
     "You group SEO keywords by meaning. The user gives a numbered keyword list. Answer only "
@@ -127,9 +138,9 @@ def _svg(answer: dict[str, Any]) -> bytes:
 class OpenAICompatibleProvider:
     """An :class:`~automation.application.ai.AIProvider` over an OpenAI-compatible API.
 
-    ``base_url`` includes the API version (``https://api.openai.com/v1``). Credits are
-    ``ceil(usage.total_tokens / tokens_per_credit)``, at least 1 per successful call, and 1
-    when the server reports no usage. Only the successful attempt's tokens are counted.
+    ``base_url`` includes the API version (``https://api.openai.com/v1``). A call costs its
+    tokens at ``price`` (credits per 1,000 input and output tokens), rounded up, at least 1,
+    and 1 when the server reports no usage. Only the successful attempt's tokens count.
     """
 
     name = "openai"
@@ -142,7 +153,7 @@ class OpenAICompatibleProvider:
         timeout: float = 30.0,
         max_retries: int = 4,
         backoff: float = 0.5,
-        tokens_per_credit: int = 1000,
+        price: TokenPrice = DEFAULT_PRICE,
         client: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -151,7 +162,7 @@ class OpenAICompatibleProvider:
         self.timeout = timeout
         self.max_retries = max(0, max_retries)
         self.backoff = backoff
-        self.tokens_per_credit = max(1, tokens_per_credit)
+        self.price = price
         self._owns_client = client is None
         self._client = client if client is not None else httpx.Client(timeout=timeout)
         self._headers = {"Authorization": f"Bearer {api_key}"}
@@ -221,7 +232,10 @@ class OpenAICompatibleProvider:
                 if status == 200:
                     try:
                         payload = _obj(response.json(), "the response")
-                        return AIResult(parse(self._answer(payload)), self._credits(payload))
+                        value = parse(self._answer(payload))
+                        tokens = _tokens(payload)
+                        credits = 1 if tokens is None else call_credits(*tokens, self.price)
+                        return AIResult(value, credits, None if tokens is None else Tokens(*tokens))
                     except (_Invalid, ValueError) as error:
                         last = f"invalid answer: {error}"
                 elif status == 429 or status >= 500:
@@ -243,12 +257,30 @@ class OpenAICompatibleProvider:
             content = content.strip("`").removeprefix("json").strip()
         return _obj(_printable(json.loads(content)), "the answer")
 
-    def _credits(self, payload: dict[str, Any]) -> int:
-        usage = payload.get("usage")
-        tokens = usage.get("total_tokens") if isinstance(usage, dict) else None
-        if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:
-            return 1
-        return max(1, math.ceil(tokens / self.tokens_per_credit))
+    def describe(self) -> ProviderProfile:
+        """Priced by tokens: the estimate learns yields and tokens per call from runs."""
+        return ProviderProfile(f"openai:{self.model}", price=self.price)
+
+
+def _tokens(payload: dict[str, Any]) -> tuple[int, int] | None:
+    """(input, output) tokens of an answer; the output is what the total adds to the
+    input when only those two are given. None when the server reports no usage."""
+    usage = payload.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    prompt, completion, total = (
+        _count(usage.get(k)) for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+    )
+    if completion is None and total is not None:
+        completion = max(0, total - (prompt or 0))
+    if prompt is None and completion is None:
+        return None
+    return prompt or 0, completion or 0
+
+
+def _count(value: Any) -> int | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return value if ok else None
 
 
 def _retry_after(response: httpx.Response) -> float | None:

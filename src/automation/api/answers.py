@@ -173,11 +173,29 @@ class RunStatus(BaseModel):
     status: str
 
 
+class EstimatedStage(BaseModel):
+    stage: int
+    name: str
+    items: int
+    yield_: float = Field(alias="yield")
+    outputs: int
+    calls: int
+    credits_per_call: float
+    credits: int
+    source: str  # dry_run, provider, learned or prior
+
+
+class EstimateBasis(BaseModel):
+    provider: str
+    stages: list[EstimatedStage]
+
+
 class Estimate(BaseModel):
     estimated_credits: int
     required_credits: int
     current_balance: int
     sufficient: bool
+    basis: EstimateBasis
 
 
 class StageResult(BaseModel):
@@ -205,6 +223,8 @@ class Run(BaseModel):
     current_stage: int
     started_at: Time
     paused_at: Time | None
+    # "requested" or "awaiting_credits" while paused; absent from runs folded before.
+    pause_reason: str | None = None
     resumed_at: Time | None
     completed_at: Time | None
     total_credits_used: int
@@ -226,7 +246,10 @@ class PastRun(BaseModel):
     started_at: Time
     completed_at: Time | None
     total_credits_used: int
+    # Absent from entries written before runs were listed with their estimate.
+    estimated_credits: int | None = None
     current_stage: int
+    pause_reason: str | None = None
 
 
 class History(BaseModel):

@@ -9,8 +9,11 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
+from automation.application.ai import ProviderProfile
 from automation.application.base import AppBase, Written
+from automation.application.estimating import Estimator, Explained, Usage
 from automation.application.sites import SiteCommands
+from automation.application.usage import site_usage
 from automation.domain.account import Account
 from automation.domain.errors import (
     AccountNotFoundError,
@@ -19,7 +22,7 @@ from automation.domain.errors import (
     RunNotFoundError,
     SiteNotFoundError,
 )
-from automation.domain.estimate import PendingWork, estimate_credits, required_credits
+from automation.domain.estimate import PendingWork, plan, required_credits
 from automation.domain.run import AutomationRun
 from automation.domain.site import Site
 from automation.domain.slot import ScheduledSlot, scheduled_run_id, slot_id
@@ -27,9 +30,13 @@ from automation.domain.values import TriggerType
 
 
 class RunCommands(SiteCommands, AppBase):
+    # Set by the composition root; without one, estimates use the prior figures alone.
+    estimator: Estimator | None = None
+
     def estimate(self, account_id: UUID, site_id: UUID, pending: PendingWork) -> dict[str, Any]:
         site = self.site(account_id, site_id)
-        estimated = estimate_credits(pending, site.settings.stage_1_batch_size)
+        explained = self._explained(site, pending)
+        estimated = explained.credits
         account = self._get(Account, account_id, AccountNotFoundError, to_change=False)
         balance = int(account.balance)
         required = required_credits(estimated)
@@ -38,7 +45,18 @@ class RunCommands(SiteCommands, AppBase):
             "required_credits": required,
             "current_balance": balance,
             "sufficient": balance >= required,
+            "basis": explained.basis(),
         }
+
+    def _explained(self, site: Site, pending: PendingWork) -> Explained:
+        batch_size = site.settings.stage_1_batch_size
+        if self.estimator is None:
+            return Explained(plan(pending, batch_size), ProviderProfile("prior"))
+
+        def usage() -> Usage:
+            return site_usage(self.repository, self.events, site.id)
+
+        return self.estimator.estimate(site.id, pending, batch_size, usage)
 
     def start_run(
         self,
@@ -107,7 +125,8 @@ class RunCommands(SiteCommands, AppBase):
     ) -> Written:
         account = self._get(Account, site.account_id, AccountNotFoundError)
         now = self.clock.now()
-        estimated = estimate_credits(pending, site.settings.stage_1_batch_size)
+        explained = self._explained(site, pending)
+        estimated = explained.credits
         required = required_credits(estimated)
         site.attach_run(run_id, now)
         account.reserve(run_id, required)
@@ -119,6 +138,7 @@ class RunCommands(SiteCommands, AppBase):
             config=site.config,
             estimated_credits=estimated,
             reserved_credits=required,
+            estimate_basis=explained.basis(),
             at=now,
         )
         return Written(run, self._save(site, account, run, *also))

@@ -25,20 +25,26 @@ class AutomationRun(FastCopy, Aggregate):
 
     class RunStarted(Aggregate.Created):
         """Version 2 records ``reserved_credits``. Version 1 runs did not: they reserved
-        ceil(estimate x 1.2), which is what the upcaster fills in when one is loaded."""
+        ceil(estimate x 1.2), which is what the upcaster fills in when one is loaded.
+        Version 3 records what the estimate was based on; older runs show an empty one."""
 
-        class_version = 2
+        class_version = 3
         site_id: UUID
         account_id: UUID
         trigger_type: str
         config: dict[str, Any]
         estimated_credits: int
         reserved_credits: int
+        estimate_basis: dict[str, Any]
         at: datetime
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state.setdefault("reserved_credits", (state["estimated_credits"] * 6 + 4) // 5)
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state.setdefault("estimate_basis", {})
 
     class RunPaused(Aggregate.Event):
         at: datetime
@@ -96,6 +102,7 @@ class AutomationRun(FastCopy, Aggregate):
         config: dict[str, Any],
         estimated_credits: int,
         reserved_credits: int,
+        estimate_basis: dict[str, Any],
         at: datetime,
     ) -> None:
         self.site_id = site_id
