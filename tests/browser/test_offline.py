@@ -34,6 +34,11 @@ def test_the_console_and_docs_need_no_other_host(
     page.goto(server.url + "/docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("Automation runs")
     expect(page.locator(".opblock").first).to_be_visible()
+    page.wait_for_load_state("networkidle")  # and whatever the rendered page asks for next
     page.goto(server.url + "/redoc")
     expect(page.get_by_role("heading", name="Automation runs").first).to_be_visible()
+    # ReDoc adds its attribution's logo (from its CDN) just after this text appears; two
+    # frames later the browser has asked for it, or been refused by the page's CSP.
+    expect(page.get_by_text("API docs by Redocly")).to_be_visible()
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     assert elsewhere == []

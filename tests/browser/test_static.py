@@ -43,4 +43,5 @@ def test_the_console_page_is_public_and_the_data_is_not(server: RunningServer) -
         assert docs.status_code == 200
         assert "http://" not in docs.text
         assert "https://" not in docs.text  # FastAPI's own pages name a CDN here
+        assert "default-src 'self'" in docs.headers["content-security-policy"]
     assert httpx.get(server.url + "/api/v1/sites").status_code == 401
