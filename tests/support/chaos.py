@@ -145,7 +145,7 @@ class Role:
 
     def _await_health(self) -> None:
         assert self.process is not None
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # generous: CI machines may be busy
         while True:
             assert self.process.poll() is None, self.tail()
             try:
@@ -212,6 +212,11 @@ class Roles:
         self[label].start()
 
     def stop(self) -> None:
+        # All at once: each may take its shutdown grace, and they need not take turns.
+        for role in self.by_label.values():
+            if role.alive():
+                assert role.process is not None
+                role.process.terminate()
         for role in self.by_label.values():
             role.stop()
 

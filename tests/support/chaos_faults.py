@@ -1,5 +1,5 @@
 """Faults of the backing services: RabbitMQ stopped and started, PostgreSQL dropping every
-connection, and a small filesystem of the test's own that can be filled or made read-only."""
+connection, and a small filesystem of the test's own that can be filled."""
 
 from __future__ import annotations
 
@@ -58,9 +58,9 @@ def terminate_connections(app_name: str) -> int:
 
 @contextmanager
 def small_disk(where: Path, size: str = "64m") -> Iterator[Path]:
-    """A tmpfs of ``size`` mounted at ``where``: a disk the test may fill or make read-only
-    (root ignores file modes, so a read-only mount is how to protect it from root). Needs
-    the right to mount; without it the test is skipped, saying so."""
+    """A tmpfs of ``size`` mounted at ``where``: a disk the test may fill (root ignores file
+    modes, so a filesystem of its own is how to refuse root's writes). Needs the right to
+    mount; without it the test is skipped, saying so."""
     where.mkdir(parents=True, exist_ok=True)
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
@@ -73,7 +73,6 @@ def small_disk(where: Path, size: str = "64m") -> Iterator[Path]:
     try:
         yield where
     finally:
-        subprocess.run(["mount", "-o", "remount,rw", str(where)], capture_output=True, check=False)
         # Lazily: a process that still holds a file open must not keep the mount alive.
         subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
 
@@ -90,8 +89,3 @@ def fill(disk: Path) -> Path:
                 if error.errno != errno.ENOSPC:
                     raise
     return filler
-
-
-def remount(disk: Path, mode: str) -> None:
-    """``mode`` "ro" or "rw": the whole filesystem refuses writes, or takes them again."""
-    subprocess.run(["mount", "-o", f"remount,{mode}", str(disk)], check=True, capture_output=True)

@@ -20,9 +20,9 @@ T = TypeVar("T")
 AUTOMATION_API = "/api/v1/automation"
 CREDITS = 1_000_000
 LIVENESS = 120.0  # seconds: generous; the time actually taken is measured and reported
-# A few dozen keywords, small batches and a pause between stages: the run lasts a few
-# seconds, so a fault lands in its middle with batches in flight and stages still to come.
-KEYWORDS = demo_keywords()[:36]
+# Two dozen keywords, small batches and a pause between stages: the run lasts several
+# seconds, so a fault lands in its middle with a batch in flight and stages still to come.
+KEYWORDS = demo_keywords()[:24]
 CONFIG = {
     "within_stage_delay": 0,
     "between_stage_delay": 1,
