@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from automation.adapters.sql import Tx
+from automation.domain.run import AWAITING_CREDITS
 from automation.domain.run import AutomationRun as Run
 from automation.domain.values import STAGE_NAMES, Stage
 from projections.bulk import Bulk, TableRows
@@ -42,7 +43,11 @@ def describe(event: Any) -> str | None:
                 f"credits, {event.reserved_credits} reserved"
             )
         case Run.RunPaused:
+            if event.reason == AWAITING_CREDITS:
+                return "Run paused: awaiting credits (grant credits, then resume)"
             return "Run paused"
+        case Run.ReservationToppedUp:
+            return f"Reservation topped up by {event.amount} credits from the free balance"
         case Run.RunResumed:
             return "Run resumed"
         case Run.RunCancelled:

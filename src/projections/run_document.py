@@ -42,6 +42,7 @@ def new_document(event: Any) -> dict[str, Any]:
         "current_stage": int(Stage.KEYWORDS_TO_CLUSTERS),
         "started_at": iso(event.at),
         "paused_at": None,
+        "pause_reason": None,
         "resumed_at": None,
         "completed_at": None,
         "total_credits_used": 0,
@@ -105,9 +106,11 @@ def fold(doc: dict[str, Any] | None, event: Any) -> dict[str, Any] | None:
                 completed_at=iso(event.at),
             )
         case Run.RunPaused:
-            doc.update(status="paused", paused_at=iso(event.at))
+            doc.update(status="paused", paused_at=iso(event.at), pause_reason=event.reason)
         case Run.RunResumed:
-            doc.update(status="running", resumed_at=iso(event.at))
+            doc.update(status="running", resumed_at=iso(event.at), pause_reason=None)
+        case Run.ReservationToppedUp:
+            doc["reserved_credits"] += event.amount
         case Run.RunCancelled | Run.RunCompleted | Run.RunFailed:
             doc.update(status=ENDINGS[kind], completed_at=iso(event.at))
             if kind is Run.RunFailed:
@@ -138,4 +141,5 @@ def summary(doc: dict[str, Any]) -> dict[str, Any]:
         "estimated_credits",
         "current_stage",
     )
-    return {k: doc[k] for k in keys}
+    # Documents folded before pauses had reasons have none.
+    return {k: doc[k] for k in keys} | {"pause_reason": doc.get("pause_reason")}

@@ -42,6 +42,7 @@ CATALOGUE: dict[type[Any], Published] = {
     Run.BatchCompleted: _as("BatchCompleted", "run.batch_completed"),
     Run.CreditsConsumed: _as("CreditsConsumed", "run.credits_consumed"),
     Run.RunPaused: _as("RunPaused", "run.paused"),
+    Run.ReservationToppedUp: _as("ReservationToppedUp", "run.reservation_topped_up"),
     Run.RunResumed: _as("RunResumed", "run.resumed"),
     Run.RunCancelled: _as("RunCancelled", "run.cancelled"),
     Run.RunCompleted: _as("RunCompleted", "run.completed"),

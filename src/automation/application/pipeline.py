@@ -7,12 +7,13 @@ from datetime import datetime
 from uuid import UUID
 
 from automation.application.base import AppBase, Written
+from automation.application.credit_guard import afford_more, payable_now
 from automation.application.ports import BatchReceipt, Clock, PipelineStore
 from automation.application.turns import Combiner
 from automation.domain.account import Account
 from automation.domain.config import SiteConfig
 from automation.domain.errors import AccountNotFoundError, RunNotFoundError
-from automation.domain.run import AutomationRun
+from automation.domain.run import AWAITING_CREDITS, AutomationRun
 from automation.domain.values import RunStatus, Stage, StageStatus
 
 REVIEW_GATE = int(Stage.REVIEW_GATE)
@@ -121,6 +122,7 @@ class PipelineCommands(AppBase):
             run = self._get(AutomationRun, run_id, RunNotFoundError)
             if run.status is not RunStatus.RUNNING:
                 return IDLE
+            account: Account | None = None
             now = self.clock.now()
             stage = run.current_stage
             status = run.stages[stage]["status"]
@@ -134,13 +136,17 @@ class PipelineCommands(AppBase):
                 config = SiteConfig.from_dict(run.config)
                 width = 1 if config.within_stage_delay > 0 else max(1, window)
                 earlier = _in_flight(run)
+                account = self._afford_more(run, None, now)
+                if run.status is not RunStatus.RUNNING:  # paused: awaiting credits
+                    self._save(*self._ending(run, account))
+                    return MOVED
                 new = self._dispatch(run, store, config.batch_size(stage), width, now)
-                if new:
-                    self._save(run)
                 if new or earlier:
+                    if run.pending_events:  # dispatched, or topped up its reservation
+                        self._save(run, *([account] if account else []))
                     return Dispatch(new, earlier, run.resumed_at)
                 run.complete_stage(stage, now)
-            self._save(*self._ending(run))
+            self._save(*self._ending(run, account))
             return MOVED
 
         with self.run_turns(run_id):
@@ -227,7 +233,7 @@ class PipelineCommands(AppBase):
                 if receipt.credits:
                     if account is None:
                         account = self._get(Account, run.account_id, AccountNotFoundError)
-                    payable = min(receipt.credits, account.payable_for(run.id))
+                    payable = payable_now(run, account, receipt.credits)
                 run.record_batch(
                     work.stage,
                     work.batch,
@@ -239,17 +245,16 @@ class PipelineCommands(AppBase):
                 )
                 if payable and account is not None:
                     account.charge(run.id, payable)
-                if payable < receipt.credits and run.is_active:
-                    run.fail(
-                        f"credits ran out: stage {work.stage} needed {receipt.credits}, "
-                        f"{payable} were left",
-                        now,
-                    )
+                if payable < receipt.credits and run.status is RunStatus.RUNNING:
+                    run.pause(now, AWAITING_CREDITS)
             if not run.pending_events:
                 return Recorded(Written(None, 0), {})
             senders = [work.message_id for work, _, refill in batches if refill is not None]
             refill = next((r for _, _, r in batches if r is not None), None)
-            new = self._refill(run, refill, now) if refill is not None else []
+            new: list[BatchWork] = []
+            if refill is not None:
+                account = self._afford_more(run, account, now)
+                new = self._refill(run, refill, now)
             written = Written(run.status.value, self._save(*self._ending(run, account)))
             # Spread over the waiting workers, so their sends go out side by side.
             sends: dict[str, list[BatchWork]] = {}
@@ -259,6 +264,13 @@ class PipelineCommands(AppBase):
 
         with self.run_turns(run_id):
             return self._retrying(record)
+
+    def _afford_more(
+        self, run: AutomationRun, account: Account | None, now: datetime
+    ) -> Account | None:
+        return afford_more(
+            run, account, lambda: self._get(Account, run.account_id, AccountNotFoundError), now
+        )
 
     def _refill(self, run: AutomationRun, refill: Refill, now: datetime) -> list[BatchWork]:
         """Dispatch the running stage's next batches; when it has none left and nothing in

@@ -58,6 +58,10 @@ class Account(FastCopy, Aggregate):
             raise InsufficientCreditsError(required=amount, balance=self.balance)
         self._reserved(run_id=run_id, amount=amount)
 
+    def reserved_for(self, run_id: UUID) -> int:
+        """What the account still holds for the run."""
+        return self.reservations.get(str(run_id), 0)
+
     def payable_for(self, run_id: UUID) -> int:
         """The most a run can be charged: its reservation and the free balance."""
         return self.reservations.get(str(run_id), 0) + self.balance

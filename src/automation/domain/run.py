@@ -20,6 +20,11 @@ from automation.domain.values import RunStatus, Stage, StageStatus
 _NEW_STAGE = {"status": StageStatus.PENDING.value, "processed": 0, "created": 0, "credits_used": 0}
 
 
+# Why a run paused: a client asked, or the account could not pay for more work.
+PAUSE_REQUESTED = "requested"
+AWAITING_CREDITS = "awaiting_credits"
+
+
 class AutomationRun(FastCopy, Aggregate):
     INITIAL_VERSION = 1
 
@@ -47,7 +52,22 @@ class AutomationRun(FastCopy, Aggregate):
             state.setdefault("estimate_basis", {})
 
     class RunPaused(Aggregate.Event):
+        """Version 2 records why: ``requested`` by a client, or ``awaiting_credits`` when
+        the account could not pay for more work. Version 1 pauses were all requested."""
+
+        class_version = 2
         at: datetime
+        reason: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("reason", PAUSE_REQUESTED)
+
+    class ReservationToppedUp(Aggregate.Event):
+        """More of the account's free balance held for the run (``CreditsReserved`` on
+        the account, in the same save)."""
+
+        amount: int
 
     class RunResumed(Aggregate.Event):
         at: datetime
@@ -114,6 +134,7 @@ class AutomationRun(FastCopy, Aggregate):
         self.status = RunStatus.RUNNING
         self.started_at = at
         self.paused_at: datetime | None = None
+        self.pause_reason: str | None = None
         self.resumed_at: datetime | None = None
         self.completed_at: datetime | None = None
         self.error: str | None = None
@@ -129,9 +150,20 @@ class AutomationRun(FastCopy, Aggregate):
     def is_active(self) -> bool:
         return self.status.is_active
 
-    def pause(self, at: datetime) -> None:
+    def pause(self, at: datetime, reason: str = PAUSE_REQUESTED) -> None:
         self._require(RunStatus.RUNNING, "pause")
-        self._paused(at=at)
+        self._paused(at=at, reason=reason)
+
+    @property
+    def credits_left(self) -> int:
+        """What is left of the run's reservation: every charge comes out of it."""
+        return self.reserved_credits - self.total_credits_used
+
+    def top_up_reservation(self, amount: int) -> None:
+        self._require(None, "top up the reservation of")
+        if amount <= 0:
+            raise InvalidStateError("a top-up must be of at least one credit")
+        self._topped_up(amount=amount)
 
     def resume(self, at: datetime) -> None:
         self._require(RunStatus.PAUSED, "resume")
@@ -238,14 +270,20 @@ class AutomationRun(FastCopy, Aggregate):
             raise InvalidStateError(f"cannot {action} a run that is {state}", {"status": state})
 
     @event(RunPaused)
-    def _paused(self, at: datetime) -> None:
+    def _paused(self, at: datetime, reason: str) -> None:
         self.status = RunStatus.PAUSED
         self.paused_at = at
+        self.pause_reason = reason
 
     @event(RunResumed)
     def _resumed(self, at: datetime) -> None:
         self.status = RunStatus.RUNNING
         self.resumed_at = at
+        self.pause_reason = None
+
+    @event(ReservationToppedUp)
+    def _topped_up(self, amount: int) -> None:
+        self.reserved_credits += amount
 
     @event(RunCancelled)
     def _cancelled(self, at: datetime) -> None:
