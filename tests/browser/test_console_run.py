@@ -98,7 +98,7 @@ def test_a_run_from_sign_in_to_completion(
     assert [r["status"] for r in history] == ["completed"]
 
     check_run_page(page, account, run["run_id"])
-    check_phone_width(page, server, site)
+    check_phone_width(page, server, site, run["run_id"])
 
 
 def check_run_page(page: Page, account: Account, run_id: str) -> None:
@@ -118,11 +118,19 @@ def check_run_page(page: Page, account: Account, run_id: str) -> None:
     expect(page.locator("pre.log")).to_contain_text("Run started (manual)")
 
 
-def check_phone_width(page: Page, server: RunningServer, site: str) -> None:
-    """At a phone's width nothing but the tables' own boxes scrolls sideways."""
+# Controls with no name a screen reader could say: no label, no aria-label, no text.
+UNNAMED = """[...document.querySelectorAll('input, select, textarea, button, [role=progressbar]')]
+  .filter(e => !(e.labels?.length || e.getAttribute('aria-label') || e.textContent.trim()))
+  .map(e => e.outerHTML)"""
+
+
+def check_phone_width(page: Page, server: RunningServer, site: str, run_id: str) -> None:
+    """At a phone's width nothing but the tables' own boxes scrolls sideways; on every page
+    each control has a name."""
     page.set_viewport_size({"width": 390, "height": 844})
-    for address in (f"/#/sites/{site}", "/#/", f"/#/sites/{site}/config"):
+    for address in ("/#/", f"/#/sites/{site}", f"/#/sites/{site}/config", f"/#/runs/{run_id}"):
         page.goto(server.url + address)
         expect(page.get_by_role("heading", level=1)).to_be_visible()
         width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert width[0] <= width[1], (address, width)
+        assert page.evaluate(UNNAMED) == [], address
