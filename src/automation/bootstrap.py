@@ -8,13 +8,16 @@ from datetime import timedelta
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from automation.adapters.content import SqlContentStore
+from automation.adapters.estimate_metrics import observe_estimates
 from automation.adapters.event_log import ApplicationEventSource
 from automation.adapters.inprocess_bus import InProcessWorkBus
 from automation.adapters.leadership import FileLeadership, PostgresLeadership
 from automation.adapters.pg_listen import PgWakeups, tracking_channel
 from automation.adapters.pipeline_store import SqlPipelineStore
 from automation.adapters.rabbitmq import RabbitEventPublisher, RabbitMQ, RabbitWorkBus
+from automation.adapters.run_metrics import observe_saved
 from automation.adapters.sql import Database, PostgresDatabase, SqliteDatabase, schema_lock
+from automation.adapters.transient import Backoff
 from automation.application.app import AutomationApp
 from automation.application.estimating import Estimator
 from automation.application.ports import Clock, Leadership, WorkBus
@@ -30,6 +33,7 @@ from projections.history import HistoryProjection
 from projections.logs import LogsProjection
 from projections.runtime import Projection, Projector
 from projections.sites import SitesProjection
+from projections.slots import SlotsProjection
 
 
 def all_projections() -> list[Projection]:
@@ -39,6 +43,7 @@ def all_projections() -> list[Projection]:
         CurrentRunProjection(),
         HistoryProjection(),
         LogsProjection(),
+        SlotsProjection(),
     ]
 
 
@@ -112,6 +117,7 @@ def _build(settings: Settings, clock: Clock | None) -> Services:
     views = open_database(settings, "views")
     content_db = views if settings.database_url else open_database(settings, "content")
     app = AutomationApp(env=settings.event_store_env(), clock=clock)
+    app.saved_listeners.append(observe_saved)
     source = ApplicationEventSource(app)
     progress = tracking_channel(settings.database_schema) if settings.database_url else None
     projector = Projector(views, source, all_projections(), progress_channel=progress)
@@ -122,14 +128,15 @@ def _build(settings: Settings, clock: Clock | None) -> Services:
         app, views, content.pending_work, timedelta(seconds=settings.catch_up_window)
     )
     rabbit = RabbitMQ(settings.amqp_url) if settings.amqp_url else None
+    backoff = Backoff(settings.retry_backoff, settings.retry_backoff_max)
     work_bus: WorkBus
     relay = None
     if rabbit is not None:
-        work_bus = RabbitWorkBus(rabbit, settings.queue_prefix, settings.max_deliveries)
+        work_bus = RabbitWorkBus(rabbit, settings.queue_prefix, settings.max_deliveries, backoff)
         publisher = RabbitEventPublisher(rabbit, settings.events_exchange)
         relay = Relay(source, views, publisher, app.owner_of, _leadership(settings, "relay"))
     else:
-        work_bus = InProcessWorkBus(settings.max_deliveries)
+        work_bus = InProcessWorkBus(settings.max_deliveries, backoff)
     wakeups = None
     if settings.database_url and isinstance(app.recorder, PostgresApplicationRecorder):
         # The channel the recorder NOTIFYs on with every save (named after its table).
@@ -145,6 +152,7 @@ def _build(settings: Settings, clock: Clock | None) -> Services:
     )
     worker = StageWorker(app, stage_runner(settings, pipeline))
     app.estimator = Estimator(pipeline, worker.runner.ai)
+    app.saved_listeners.append(observe_estimates)
     return Services(
         settings=settings,
         app=app,

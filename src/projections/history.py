@@ -25,6 +25,7 @@ class HistoryProjection(Projection):
         "started_at TEXT NOT NULL, seq BIGINT NOT NULL, state TEXT NOT NULL, "
         "summary TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS run_history_site ON run_history (site_id, seq)",
+        "CREATE INDEX IF NOT EXISTS run_history_account ON run_history (account_id, seq)",
         # Each site's answer, rendered once per change rather than on every read.
         "CREATE TABLE IF NOT EXISTS site_history (site_id TEXT PRIMARY KEY, body TEXT NOT NULL)",
     )

@@ -141,5 +141,11 @@ def summary(doc: dict[str, Any]) -> dict[str, Any]:
         "estimated_credits",
         "current_stage",
     )
-    # Documents folded before pauses had reasons have none.
-    return {k: doc[k] for k in keys} | {"pause_reason": doc.get("pause_reason")}
+    stages = doc["stages"]
+    return {k: doc[k] for k in keys} | {
+        "paused_at": doc["paused_at"],
+        "resumed_at": doc["resumed_at"],
+        "pause_reason": doc.get("pause_reason"),  # none in documents folded before reasons
+        "processed": sum(s["processed"] for s in stages),
+        "created": sum(s["created"] for s in stages),
+    }

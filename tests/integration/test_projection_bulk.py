@@ -27,7 +27,15 @@ from projections.rebuild import PASS, rebuild, verify
 from projections.runtime import Projection, Projector
 from projections.sites import SitesProjection
 
-TABLES = ("sites", "site_configs", "current_runs", "run_history", "site_history", "run_logs")
+TABLES = (
+    "sites",
+    "site_configs",
+    "current_runs",
+    "run_history",
+    "site_history",
+    "run_logs",
+    "site_slots",
+)
 BEGIN = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 

@@ -250,10 +250,36 @@ class PastRun(BaseModel):
     estimated_credits: int | None = None
     current_stage: int
     pause_reason: str | None = None
+    # Absent from entries written before runs were listed with these.
+    paused_at: Time | None = None
+    resumed_at: Time | None = None
+    processed: int | None = None
+    created: int | None = None
 
 
 class History(BaseModel):
     runs: list[PastRun]
+    # Only when asked with paging or filters: the cursor of the next page, null on the last.
+    next_cursor: str | None = None
+
+
+class RunPage(BaseModel):
+    runs: list[PastRun]
+    next_cursor: str | None
+
+
+class Slot(BaseModel):
+    slot: str
+    fire_at: Time
+    outcome: str  # started, skipped or missed
+    reason: str | None
+    run_id: Id | None
+    handled_at: Time
+
+
+class SlotPage(BaseModel):
+    slots: list[Slot]
+    next_cursor: str | None
 
 
 class Logs(BaseModel):

@@ -19,6 +19,7 @@ from automation.api.routes import (
     health,
     hot_reads,
     planner,
+    run_pages,
     sites,
     writer,
 )
@@ -70,7 +71,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)
     app.add_middleware(Edge, services=services, cache=app.state.token_cache)
     app.add_middleware(MetricsMiddleware)
-    for module in (hot_reads, health, sites, planner, writer, automation, audit):
+    for module in (hot_reads, health, sites, planner, writer, automation, run_pages, audit):
         app.include_router(module.router)
     install_console(app)  # public: /, /console/*, /docs, /redoc (data stays under /api/v1/)
     return app

@@ -11,6 +11,7 @@ from automation.api.deps import caller_site
 from automation.api.openapi import query_id
 from automation.api.read_groups import group_of
 from automation.api.responses import raw_json
+from automation.api.routes.run_pages import FILTER_PARAMETERS, PAGE_PARAMETERS, site_history_page
 from projections.current_run import current_run_body
 from projections.history import history_body
 from projections.hot_rows import current_run_bodies, history_bodies
@@ -31,8 +32,15 @@ async def current_run(request: Request) -> Response:
     return raw_json('{"run":' + (body or "null") + "}")
 
 
-@router.get("/history", openapi_extra=SITE_ID_PARAMETER, responses=ok(History))
+@router.get(
+    "/history",
+    openapi_extra={"parameters": [query_id("site_id"), *PAGE_PARAMETERS, *FILTER_PARAMETERS]},
+    responses=ok(History),
+)
 async def history(request: Request) -> Response:
+    """The site's last 20 runs, newest first; with paging or filters, any of its runs."""
+    if len(request.query_params) > 1 or "site_id" not in request.query_params:
+        return await site_history_page(request)
     reads, site_id = await caller_site(request)
     if reads.views.dialect == "sqlite":
         return raw_json(await reads.query(history_body, site_id))
