@@ -45,7 +45,9 @@ def server(services: Services) -> Iterator[RunningServer]:
         yield running
 
 
-@pytest.fixture(scope="session")
+# One browser per module: Playwright's sync API keeps an event loop of its own on the main
+# thread while it is open, which later tests' asyncio.run() must not find there.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         message = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
