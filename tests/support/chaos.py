@@ -200,10 +200,14 @@ class Roles:
         return self.by_label[label]
 
     def start(self) -> None:
-        for role in self.by_label.values():
-            if role is not self.http:
-                role.start()
-        self.http.start()
+        try:
+            for role in self.by_label.values():
+                if role is not self.http:
+                    role.start()
+            self.http.start()
+        except BaseException:
+            self.stop()  # none of them may outlive a start that failed
+            raise
 
     def kill_and_restart(self, label: str, ended: Callable[[], None]) -> None:
         """SIGKILL the role and start it again; ``ended`` is called as the restart begins."""
