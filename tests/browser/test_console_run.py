@@ -84,7 +84,8 @@ def test_a_run_from_sign_in_to_completion(
     expect(page.get_by_role("button", name="Cancel run")).to_be_enabled()
     run = account.api.get(f"{AUTOMATION}/current_run", site_id=site).json()["run"]
     assert run["status"] == "paused"
-    resume.click()
+    resume.focus()  # the controls work from the keyboard too
+    page.keyboard.press("Enter")
     expect(pause).to_be_enabled()
     expect(resume).to_be_disabled()
     if os.environ.get("CONSOLE_SCREENSHOT"):  # the README's picture: docs/console.png
