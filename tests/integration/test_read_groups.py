@@ -32,7 +32,7 @@ def _running_runs(services: Services, count: int) -> tuple[UUID, list[UUID], lis
     sites, runs = [], []
     for number in range(count):
         site = services.app.register_site(account_id, f"Site {number}", "UTC").value.id
-        runs.append(services.app.start_run(account_id, site, PendingWork()).value.id)
+        runs.append(services.app.start_run(account_id, site, PendingWork(keywords=5)).value.id)
         sites.append(site)
     services.projector.catch_up()
     return account_id, sites, runs
