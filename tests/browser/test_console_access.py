@@ -77,6 +77,7 @@ def test_signing_out_ends_the_session(page: Page, server: RunningServer, account
 
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_label("Account token")).to_be_visible()
+    expect(page.locator("main").get_by_text("Signed out.")).to_be_visible()
     expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
     assert page.evaluate("sessionStorage.length") == 0
     page.goto(f"{server.url}/#/sites/{site}")

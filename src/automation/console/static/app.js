@@ -23,19 +23,22 @@ function signInPage(message) {
     id: "token", type: "password", autocomplete: "off", required: true,
     "aria-describedby": "sign-in-error sign-in-hint", spellcheck: "false",
   });
-  const problem = h("p", { class: "error", id: "sign-in-error", role: "alert" }, message || "");
+  const problem = h("p", { class: "error", id: "sign-in-error", role: "alert" },
+    message && message.error ? message.error : "");
+  const said = h("p", { class: "note", role: "status" }, message && message.note ? message.note : "");
   const form = h("form", { class: "panel", "aria-labelledby": "sign-in-title" },
     h("h1", { id: "sign-in-title" }, "Sign in"),
     h("label", { for: "token" }, "Account token"), input,
     h("p", { class: "note", id: "sign-in-hint" },
       "A token from `automation admin create-account` or `create-token`. It is kept in this tab only."),
-    problem, h("button", { type: "submit" }, "Sign in"));
+    said, problem, h("button", { type: "submit" }, "Sign in"));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const token = input.value.trim();
     try {
       await api("GET", "/api/v1/sites", { token });
     } catch (error) {
+      said.textContent = "";
       problem.textContent = error instanceof ApiError && error.status === 401
         ? "This token was not accepted." : `Sign-in failed: ${error.message}.`;
       input.focus();
@@ -59,7 +62,8 @@ async function render(message) {
   leave = new AbortController();
   signOutButton.hidden = !session.token;
   if (!session.token) {
-    announce(message || "Sign in"); // and nothing of the signed-out session stays on the page
+    // The announcement too: nothing of the signed-out session stays on the page.
+    announce((message && (message.note || message.error)) || "Sign in");
     signInPage(message);
     return;
   }
@@ -82,10 +86,10 @@ async function render(message) {
     h("p", {}, h("a", { href: "#/" }, "Back to the sites"))));
 }
 
-session.onExpired = () => signOut("The session has ended: the token is no longer accepted.");
+session.onExpired = () => signOut({ error: "The session has ended: the token is no longer accepted." });
 signOutButton.addEventListener("click", () => {
   history.replaceState(null, "", "#/");
-  signOut("Signed out.");
+  signOut({ note: "Signed out." });
 });
 window.addEventListener("hashchange", async () => {
   await render();

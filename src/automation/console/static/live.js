@@ -103,7 +103,7 @@ export function livePanel(siteId, signal, onChange) {
         await follow(runId, after, (event) => {
           after = event.version;
           ended = ended || TERMINAL.has(event.type);
-          refresh();
+          refresh().catch((error) => { if (!signal.aborted) problem.textContent = refusal(error); });
         }, signal);
       } catch {
         if (signal.aborted) return; // else the connection dropped: resume after `after`
