@@ -6,8 +6,11 @@ for the watchdog.
 
 The faults start inside a batch (an AI call of stage 4 or 6), so they always land mid-run.
 PostgreSQL's fault ends every session of this process (``PGAPPNAME`` names them) for two
-seconds, twice; the disk's is a tmpfs of the test's own, filled. Without the retries the
-first parked the batch in 2 of 3 tries when ended once; two seconds of it always does.
+seconds, twice; the disk's is a tmpfs of the test's own, filled. Without the retries,
+ending the sessions once parked a batch in 2 of 3 tries; two seconds of it did in 3 of 3.
+
+The last two tests show the rules on both buses alone: attempts failing for a transient
+reason are not counted, and work parked anyway comes back once the service is.
 """
 
 from __future__ import annotations
@@ -30,16 +33,20 @@ from automation.adapters.ai_local import LocalAIProvider
 from automation.adapters.inprocess_bus import InProcessWorkBus
 from automation.adapters.rabbitmq import RabbitWorkBus
 from automation.application.ai import AIResult, Article, Idea
+from automation.application.ports import WorkBus, WorkMessage
 from automation.application.stages import RetryPolicy, StageRunner
 from automation.bootstrap import Services, build
 from automation.config import Settings
 from consumers.orchestrator import WORK_QUEUE
 from consumers.runtime import BackgroundRoles
+from tests.integration import test_work_bus
 from tests.integration.test_exactly_once import check_exactly_once
 from tests.integration.test_pipeline import KEYWORDS, site_with_keywords
-from tests.integration.test_work_bus import eventually, parked
+from tests.integration.test_work_bus import MAX_DELIVERIES, eventually, parked
 
 pytestmark = pytest.mark.anyio
+
+bus = test_work_bus.bus  # both buses, as in test_work_bus: pytest finds fixtures by name
 
 AN_HOUR = 3600.0  # the watchdog: far beyond the test's deadline
 DEADLINE = 90.0  # the run must end within this (it takes seconds with the retries)
@@ -275,3 +282,75 @@ async def test_a_run_continues_within_seconds_after_a_full_disk_frees_up(small_d
         assert await parked(bus, WORK_QUEUE) == []
     finally:
         services.close()
+
+
+# --- the buses: transient failures are not counted, and parked work comes back -----------
+
+
+def dropped_connection() -> Exception:
+    """What a statement on a connection the server ended raises, as the store wraps it."""
+    try:
+        raise psycopg.OperationalError("terminating connection due to administrator command")
+    except psycopg.OperationalError as error:
+        try:
+            raise RuntimeError("the batch could not be committed") from error
+        except RuntimeError as wrapped:
+            return wrapped
+
+
+async def test_transient_failures_do_not_count_toward_the_delivery_limit(bus: WorkBus) -> None:
+    attempts: list[int] = []
+
+    async def handler(message: WorkMessage) -> None:
+        attempts.append(message.delivery_count)
+        if len(attempts) <= MAX_DELIVERIES + 2:
+            raise dropped_connection()
+
+    await bus.send("work", {"n": 1}, "m-1")
+    await bus.consume("work", handler, prefetch=1)
+    await eventually(lambda: len(attempts) == MAX_DELIVERIES + 3)
+    assert set(attempts) == {0}  # none of the failed attempts was counted
+    assert await parked(bus, "work") == []
+
+
+async def test_parked_work_is_redriven_once_the_service_is_back(bus: WorkBus) -> None:
+    """A message parked anyway (here: one that failed for a reason not known as transient
+    while the store was away) goes back to its queue as soon as a message is handled after
+    a transient failure, without waiting for the watchdog."""
+    away = True
+    failed: list[str] = []
+    handled: list[str] = []
+
+    async def handler(message: WorkMessage) -> None:
+        name = str(message.body["n"])
+        if away:
+            failed.append(name)
+            if name == "flaky":
+                raise dropped_connection()
+            raise RuntimeError("failed while the store was away, but did not say so")
+        handled.append(name)
+
+    await bus.send("work", {"n": "parked"}, "m-parked")
+    await bus.consume("work", handler, prefetch=2)
+    deadline = asyncio.get_running_loop().time() + DEADLINE
+    while await parked_count(bus) < 1:
+        assert asyncio.get_running_loop().time() < deadline, "nothing was parked"
+        await asyncio.sleep(0.05)
+    await bus.send("work", {"n": "flaky"}, "m-flaky")
+    await eventually(lambda: "flaky" in failed)
+    away = False  # the service is back
+    await eventually(lambda: sorted(handled) == ["flaky", "parked"], timeout=DEADLINE)
+    assert await parked_count(bus) == 0
+
+
+async def parked_count(bus: WorkBus) -> int:
+    """How many messages the work queue's dead-letter queue holds (left in place)."""
+    if isinstance(bus, InProcessWorkBus):
+        return len(bus.dead_letters["work"])
+    assert isinstance(bus, RabbitWorkBus)
+    channel = await bus.rabbit.channel()
+    try:
+        dead = await channel.declare_queue(bus.dead_letter_queue_name("work"), passive=True)
+        return int(dead.declaration_result.message_count or 0)
+    finally:
+        await channel.close()
