@@ -23,7 +23,7 @@ function chart(run) {
     h("ol", { class: "stages" }, run.stages.map((s) => h("li", { class: "stage" },
       h("span", {}, `${s.stage}. ${s.name}`),
       bar(s.credits_used, most, `Stage ${s.stage} credits`),
-      h("span", { class: "figures" }, `${s.credits_used} credits`)))));
+      h("span", { class: "figures" }, `${s.credits_used} credit${s.credits_used === 1 ? "" : "s"}`)))));
 }
 
 function facts(run) {
