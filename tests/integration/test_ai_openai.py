@@ -18,9 +18,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from automation.adapters.ai_openai import OpenAICompatibleProvider
 from automation.application.ai import AIError, Article, Idea, KeywordGroup
+from automation.application.ports import KeywordInput
+from automation.bootstrap import Services, build
 from automation.config import Settings
 from automation.domain.pricing import TokenPrice
+from automation.domain.run import AutomationRun
 from automation.pipeline_wiring import ai_provider
+from tests.support.runs import run_to_end
 
 KEY = "sk-test-123"
 MODEL = "test-model"
@@ -420,3 +424,66 @@ def test_injected_client_is_used_and_left_open(fake: FakeOpenAI) -> None:
         assert provider.render_image("a shoe").credits == 3
         provider.close()
         assert not client.is_closed
+
+
+def test_a_real_model_is_estimated_from_the_tokens_its_site_used_before(
+    fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Runs against the fake server record their tokens (TokensUsed); the next estimate
+    of the site learns its yields and tokens per call from them, at the model's price."""
+    monkeypatch.setenv("AUTOMATION_OPENAI_PRICES", '{"' + MODEL + '": {"input": 1, "output": 4}}')
+    fake.usage = {"prompt_tokens": 600, "completion_tokens": 350}  # 600 + 1400: 2 credits
+
+    def stack() -> Services:
+        return build(
+            Settings(
+                automation_data_dir=tmp_path_factory.mktemp("var"),
+                AUTOMATION_AI_PROVIDER="openai",
+                OPENAI_BASE_URL=fake.url,
+                OPENAI_API_KEY=KEY,
+                OPENAI_MODEL=MODEL,
+            )
+        )
+
+    services = stack()
+    app = services.app
+    account_id, _ = app.open_account("Acme", 100_000)
+    site_id = app.register_site(account_id, "Site", "UTC").value.id
+    app.update_config(account_id, site_id, {"within_stage_delay": 0, "stage_1_batch_size": 3})
+
+    def estimate_then_run(keywords: list[str]) -> tuple[dict[str, Any], AutomationRun]:
+        services.content.add_keywords(site_id, [KeywordInput(k) for k in keywords], app.clock.now())
+        pending = services.content.pending_work(site_id)
+        estimate = app.estimate(account_id, site_id, pending)
+        run_id = app.start_run(account_id, site_id, pending).value.id
+        return estimate, run_to_end(services, account_id, run_id)
+
+    try:
+        first, run = estimate_then_run([f"trail shoe {n}" for n in range(6)])
+        assert run.status.value == "completed", run.error
+        assert first["basis"]["provider"] == f"openai:{MODEL}"
+        assert {s["source"] for s in first["basis"]["stages"]} == {"prior"}
+        used = [e for e in app.events.get(run.id) if isinstance(e, AutomationRun.TokensUsed)]
+        assert {e.stage for e in used} == {1, 2, 4, 5, 6}
+        for event in used:
+            assert (event.input_tokens, event.output_tokens) == (
+                600 * event.calls,
+                350 * event.calls,
+            )
+        assert run.total_credits_used == 2 * sum(e.calls for e in used)
+    finally:
+        services.close()
+    services = build(services.settings)  # a fresh stack: what it learns is in the events
+    app = services.app
+    try:
+        second, run = estimate_then_run([f"sun hat {n}" for n in range(6)])
+        assert run.status.value == "completed", run.error
+        stages = second["basis"]["stages"]
+        for planned in stages:
+            if planned["stage"] != 3:
+                assert (planned["source"], planned["credits_per_call"]) == ("learned", 2)
+        assert stages[0]["yield"] == pytest.approx(4 / 6, abs=1e-4)  # 2 per batch of 3
+        assert stages[1]["yield"] == 1  # the fake server's one idea per cluster
+        assert second["estimated_credits"] == run.total_credits_used
+    finally:
+        services.close()

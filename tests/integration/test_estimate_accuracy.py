@@ -7,18 +7,20 @@ run on the embedded stack (and one on PostgreSQL), with the local provider.
 
 from __future__ import annotations
 
-import asyncio
+import itertools
 from typing import Any
-from uuid import UUID
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from automation.application.ports import KeywordInput
 from automation.bootstrap import Services, build
 from automation.config import Settings
-from consumers.runtime import BackgroundRoles
+from projections.history import history_body
+from tests.support.runs import run_to_end
 
 TOPICS = [
     "trail running shoes marathon training",
@@ -70,25 +72,12 @@ def run_and_compare(services: Services, keywords: list[str], sizes: list[int]) -
     pending = services.content.pending_work(site_id)
     estimate = app.estimate(account_id, site_id, pending)
     run_id = app.start_run(account_id, site_id, pending).value.id
-    run = asyncio.run(until_ended(services, account_id, run_id))
+    run = run_to_end(services, account_id, run_id)
     assert run.status.value == "completed", run.error
     used = run.total_credits_used
     estimated = estimate["estimated_credits"]
     assert run.estimated_credits == estimated
     assert abs(used - estimated) <= 0.1 * estimated, (estimate["basis"], used)
-
-
-async def until_ended(services: Services, account_id: UUID, run_id: UUID) -> Any:
-    roles = BackgroundRoles(services, orchestrator=True, workers=True)
-    await roles.start()
-    try:
-        deadline = asyncio.get_running_loop().time() + 300
-        while (run := services.app.run(account_id, run_id)).is_active:
-            assert asyncio.get_running_loop().time() < deadline, f"run stuck: {run.stages}"
-            await asyncio.sleep(0.02)
-        return run
-    finally:
-        await roles.stop()
 
 
 @settings(
@@ -120,3 +109,62 @@ def test_sixty_keywords_of_ten_topics(services: Services, backend: str, sizes: l
         f"{w} {t.split()[i % 5]} {i}" for i, t in enumerate(TOPICS[:10] * 6) for w in t.split()[:1]
     ]
     run_and_compare(services, keywords, sizes)
+
+
+def test_the_estimate_explains_itself_and_is_kept_with_the_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The basis adds up to the estimate and names its sources; the run's RunStarted keeps
+    it, history lists the estimate beside the use, and /metrics observes the error."""
+    services = build(Settings(automation_data_dir=tmp_path_factory.mktemp("var")))
+    try:
+        app = services.app
+        account_id, _ = app.open_account("Acme", 1_000_000)
+        site_id = app.register_site(account_id, "Site", "UTC").value.id
+        app.update_config(account_id, site_id, {"within_stage_delay": 0, "stage_1_batch_size": 7})
+        keywords = [f"{w} {t.split()[1]}" for t in TOPICS for w in t.split()[2:]]
+        services.content.add_keywords(site_id, [KeywordInput(k) for k in keywords], app.clock.now())
+        pending = services.content.pending_work(site_id)
+        estimate = app.estimate(account_id, site_id, pending)
+        basis = estimate["basis"]
+        assert basis["provider"] == "local"
+        stages = basis["stages"]
+        assert [s["stage"] for s in stages] == [1, 2, 3, 4, 5, 6]
+        assert sum(s["credits"] for s in stages) == estimate["estimated_credits"]
+        assert [s["source"] for s in stages] == ["dry_run"] + ["provider"] * 5
+        assert stages[0]["items"] == len(keywords)
+        assert stages[0]["calls"] == -(-len(keywords) // 7)
+        for before, after in itertools.pairwise(stages):
+            assert after["items"] == before["outputs"]  # nothing waited beyond stage 1
+        errors_before = REGISTRY.get_sample_value("automation_estimate_error_ratio_count") or 0
+
+        run_id = app.start_run(account_id, site_id, pending).value.id
+        run = run_to_end(services, account_id, run_id)
+        assert run.status.value == "completed", run.error
+        started = app.run_events(account_id, run_id)[0]
+        assert started["type"] == "RunStarted"
+        assert started["data"]["estimate_basis"] == basis
+        # Each stage made what the basis said it would, and cost what it said.
+        for planned in stages:
+            done = run.stages[planned["stage"]]
+            assert (done["created"], done["credits_used"]) == (
+                planned["outputs"],
+                planned["credits"],
+            )
+        services.projector.catch_up()
+        with services.views.read() as tx:
+            listed = orjson.loads(history_body(tx, site_id))
+        [entry] = [r for r in listed["runs"] if r["run_id"] == str(run_id)]
+        assert entry["estimated_credits"] == estimate["estimated_credits"]
+        assert entry["total_credits_used"] == run.total_credits_used
+        errors = REGISTRY.get_sample_value("automation_estimate_error_ratio_count")
+        assert errors == errors_before + 1
+        exact = REGISTRY.get_sample_value("automation_estimate_error_ratio_bucket", {"le": "0.001"})
+        below = REGISTRY.get_sample_value(
+            "automation_estimate_error_ratio_bucket", {"le": "-0.001"}
+        )
+        assert exact is not None
+        assert below is not None
+        assert exact - below >= 1  # this run's error, 0, falls in the bucket around 0
+    finally:
+        services.close()

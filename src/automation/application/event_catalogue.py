@@ -41,6 +41,7 @@ CATALOGUE: dict[type[Any], Published] = {
     Run.BatchDispatched: _as("BatchDispatched", "run.batch_dispatched"),
     Run.BatchCompleted: _as("BatchCompleted", "run.batch_completed"),
     Run.CreditsConsumed: _as("CreditsConsumed", "run.credits_consumed"),
+    Run.TokensUsed: _as("TokensUsed", "run.tokens_used"),
     Run.RunPaused: _as("RunPaused", "run.paused"),
     Run.ReservationToppedUp: _as("ReservationToppedUp", "run.reservation_topped_up"),
     Run.RunResumed: _as("RunResumed", "run.resumed"),

@@ -243,6 +243,13 @@ class PipelineCommands(AppBase):
                     payable,
                     now,
                 )
+                if receipt.metered_calls:
+                    run.use_tokens(
+                        work.stage,
+                        receipt.metered_calls,
+                        receipt.input_tokens,
+                        receipt.output_tokens,
+                    )
                 if payable and account is not None:
                     account.charge(run.id, payable)
                 if payable < receipt.credits and run.status is RunStatus.RUNNING:

@@ -131,6 +131,10 @@ class BatchReceipt:
     created: int
     credits: int
     output_ids: list[str]
+    # The calls that reported tokens, and their tokens (models priced by tokens only).
+    metered_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
 
 
 class PipelineStore(Protocol):

@@ -6,6 +6,7 @@ stored with them; a batch delivered twice finds its receipt and does nothing aga
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from automation.application.ai import AIError, AIProvider, AIResult, Article, Idea
+from automation.application.ai import AIError, AIProvider, AIResult, Article, Idea, Tokens
 from automation.application.ports import BatchReceipt, PipelineStore
 
 T = TypeVar("T")
@@ -52,6 +53,14 @@ class StageRunner:
         self.store = store
         self.ai = ai
         self.retry = retry
+        # The tokens of the batch this thread is running (workers run batches side by side).
+        self._metered = threading.local()
+
+    def _call(self, what: str, fn: Callable[..., AIResult[T]], *args: Any) -> AIResult[T]:
+        result = self.retry.call(what, fn, *args)
+        if result.tokens is not None:
+            self._metered.tokens.append(result.tokens)
+        return result
 
     def run_batch(
         self,
@@ -66,10 +75,20 @@ class StageRunner:
         if done is not None:
             return done
         inputs = self.store.stage_inputs(stage, item_ids)
+        self._metered.tokens = []
         outputs, credits = self._produce(stage, inputs)
         for index, output in enumerate(outputs):
             output["id"] = output_id(run_id, stage, batch, index)
-        receipt = BatchReceipt(len(inputs), len(outputs), credits, [o["id"] for o in outputs])
+        tokens: list[Tokens] = self._metered.tokens
+        receipt = BatchReceipt(
+            len(inputs),
+            len(outputs),
+            credits,
+            [o["id"] for o in outputs],
+            len(tokens),
+            sum(t.input for t in tokens),
+            sum(t.output for t in tokens),
+        )
         return self.store.commit_batch(
             site_id, run_id, stage, batch, item_ids, outputs, receipt, at
         )
@@ -89,7 +108,7 @@ class StageRunner:
 
     def _cluster(self, keywords: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
         texts = [k["keyword"] for k in keywords]
-        result = self.retry.call("clustering keywords", self.ai.cluster_keywords, texts)
+        result = self._call("clustering keywords", self.ai.cluster_keywords, texts)
         return [
             {
                 "name": group.name,
@@ -100,7 +119,7 @@ class StageRunner:
         ], result.credits
 
     def _ideas(self, cluster: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
-        result = self.retry.call(
+        result = self._call(
             f"ideas for {cluster['name']!r}",
             self.ai.generate_ideas,
             cluster["name"],
@@ -123,7 +142,7 @@ class StageRunner:
 
     def _article(self, task: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
         idea = Idea(task["title"], task["description"])
-        result = self.retry.call(
+        result = self._call(
             f"article {task['title']!r}", self.ai.write_article, idea, task["keywords"]
         )
         article = result.value
@@ -139,7 +158,7 @@ class StageRunner:
 
     def _prompts(self, content: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
         article = Article(content["title"], content["outline"], content["body"])
-        result = self.retry.call(
+        result = self._call(
             f"image prompts for {content['title']!r}", self.ai.image_prompts, article
         )
         return [
@@ -147,7 +166,7 @@ class StageRunner:
         ], result.credits
 
     def _image(self, prompt: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
-        result = self.retry.call("rendering an image", self.ai.render_image, prompt["prompt"])
+        result = self._call("rendering an image", self.ai.render_image, prompt["prompt"])
         data = result.value
         if not data.lstrip().startswith(b"<svg"):
             raise StageFailedError("the image provider answered something other than SVG")

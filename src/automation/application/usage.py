@@ -34,7 +34,7 @@ def site_usage(repository: Any, events: Any, site_id: UUID) -> dict[int, StageUs
 
 
 def run_usage(run: AutomationRun) -> dict[int, StageUsage]:
-    tokens: dict[int, tuple[int, int, int]] = getattr(run, "tokens", {})
+    tokens = run.tokens
     usage = {}
     for stage in range(1, 7):
         figures = run.stages[stage]

@@ -111,6 +111,15 @@ class AutomationRun(FastCopy, Aggregate):
         stage: int
         amount: int
 
+    class TokensUsed(Aggregate.Event):
+        """A batch's calls to a model priced by tokens, as their server reported them: the
+        estimate learns tokens per call from these."""
+
+        stage: int
+        calls: int
+        input_tokens: int
+        output_tokens: int
+
     @event(RunStarted)
     def __init__(
         self,
@@ -140,6 +149,7 @@ class AutomationRun(FastCopy, Aggregate):
         self.error: str | None = None
         self.current_stage = int(Stage.KEYWORDS_TO_CLUSTERS)
         self.total_credits_used = 0
+        self.tokens: dict[int, tuple[int, int, int]] = {}  # stage: (calls, input, output)
         # Batches with workers, by (stage, batch): {"stage", "batch", "item_ids", "at"} each.
         self.in_flight: dict[tuple[int, int], dict[str, Any]] = {}
         self.completed_batches: set[tuple[int, int]] = set()
@@ -258,6 +268,11 @@ class AutomationRun(FastCopy, Aggregate):
         self._stage_completed(stage=stage, processed=moved, created=0, at=at)
         self._completed(at=at)
 
+    def use_tokens(self, stage: int, calls: int, input_tokens: int, output_tokens: int) -> None:
+        self._tokens_used(
+            stage=stage, calls=calls, input_tokens=input_tokens, output_tokens=output_tokens
+        )
+
     def consume_credits(self, stage: int, amount: int) -> None:
         self._require(None, "charge")
         if amount < 0:
@@ -342,3 +357,9 @@ class AutomationRun(FastCopy, Aggregate):
     def _credits_consumed(self, stage: int, amount: int) -> None:
         self.stages[stage]["credits_used"] += amount
         self.total_credits_used += amount
+
+    @event(TokensUsed)
+    def _tokens_used(self, stage: int, calls: int, input_tokens: int, output_tokens: int) -> None:
+        calls_before, input_before, output_before = self.tokens.get(stage, (0, 0, 0))
+        used = (calls_before + calls, input_before + input_tokens, output_before + output_tokens)
+        self.tokens[stage] = used
