@@ -89,6 +89,7 @@ class Operation:
     path: str
     parameters: list[dict[str, Any]]
     body: dict[str, Any] | None
+    responses: dict[str, Any] = field(repr=False)
     components: dict[str, Any] = field(repr=False)
 
     @property
@@ -175,6 +176,7 @@ def operations(document: dict[str, Any]) -> Iterator[Operation]:
                 path,
                 operation.get("parameters", []),
                 body["schema"] if body else None,
+                operation["responses"],
                 document.get("components", {}),
             )
 
