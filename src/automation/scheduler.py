@@ -22,6 +22,7 @@ from automation.domain.estimate import PendingWork
 from automation.domain.schedule import Schedule, Slot
 from automation.domain.slot import SKIPPED
 from projections.configs import ScheduledSite, scheduled_sites
+from projections.current_run import active_run_ids
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +103,27 @@ class Scheduler:
             log.warning("scheduled slot %s of site %s skipped: %s", slot.key, site_id, reason)
             report.skipped.append((site_id, slot.key, reason))
 
+    def cancel_overdue_runs(self) -> list[tuple[UUID, str]]:
+        """Cancel every run past its time limits (max_paused_hours, max_run_hours): each
+        run cancelled, with why."""
+        with self.views.read() as tx:
+            active = active_run_ids(tx)
+        cancelled = []
+        for run_id in active:
+            reason = self.app.cancel_if_overdue(run_id)
+            if reason is not None:
+                log.warning("run %s cancelled: %s", run_id, reason)
+                cancelled.append((run_id, reason))
+        return cancelled
+
     def start(self, interval: float = 15.0) -> None:
         def loop() -> None:
             while not self._stop.is_set():
-                try:
-                    self.check_scheduled_automations()
-                except Exception:
-                    log.exception("scheduler tick failed")
+                for tick in (self.check_scheduled_automations, self.cancel_overdue_runs):
+                    try:
+                        tick()
+                    except Exception:
+                        log.exception("scheduler tick failed")
                 self._stop.wait(interval)
 
         self._thread = threading.Thread(target=loop, name="scheduler", daemon=True)

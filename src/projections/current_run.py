@@ -144,3 +144,8 @@ def current_run_body(tx: Tx, site_id: UUID) -> str | None:
     """The active run of a site as JSON text, or None when it has none."""
     row = tx.fetchone("SELECT body FROM current_runs WHERE site_id = ?", (str(site_id),))
     return str(row[0]) if row else None
+
+
+def active_run_ids(tx: Tx) -> list[UUID]:
+    """Every run that is running or paused, of every site."""
+    return [UUID(str(r[0])) for r in tx.fetchall("SELECT run_id FROM current_runs", ())]

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from automation.adapters.sql import Tx
-from automation.domain.run import AWAITING_CREDITS
+from automation.domain.run import AWAITING_CREDITS, CANCEL_REQUESTED
 from automation.domain.run import AutomationRun as Run
 from automation.domain.values import STAGE_NAMES, Stage
 from projections.bulk import Bulk, TableRows
@@ -51,6 +51,8 @@ def describe(event: Any) -> str | None:
         case Run.RunResumed:
             return "Run resumed"
         case Run.RunCancelled:
+            if event.reason != CANCEL_REQUESTED:
+                return f"Run cancelled by the service: {event.reason}"
             return "Run cancelled"
         case Run.RunCompleted:
             return "Run completed"

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from automation.domain.events import event_classes
+from automation.domain.run import CANCEL_REQUESTED
 from automation.domain.run import AutomationRun as Run
 from automation.domain.values import STAGE_NAMES, Stage, StageStatus
 
@@ -115,6 +116,8 @@ def fold(doc: dict[str, Any] | None, event: Any) -> dict[str, Any] | None:
             doc.update(status=ENDINGS[kind], completed_at=iso(event.at))
             if kind is Run.RunFailed:
                 doc["error"] = event.error
+            elif kind is Run.RunCancelled and event.reason != CANCEL_REQUESTED:
+                doc["error"] = f"cancelled by the service: {event.reason}"
     return doc
 
 

@@ -162,6 +162,8 @@ class Config(BaseModel):
     stage_6_batch_size: int
     within_stage_delay: int
     between_stage_delay: int
+    max_paused_hours: int
+    max_run_hours: int | None
     timezone: str
     last_run_at: Time | None
     next_run_at: Time | None

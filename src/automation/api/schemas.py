@@ -8,12 +8,13 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from automation.api.text import Text, storable
-from automation.domain.config import BATCH_SIZE_RANGE, DELAY_RANGE
+from automation.domain.config import BATCH_SIZE_RANGE, DELAY_RANGE, HOURS_RANGE
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
 
 BatchSize = Annotated[StrictInt, Field(ge=BATCH_SIZE_RANGE[0], le=BATCH_SIZE_RANGE[1])]
 Delay = Annotated[StrictInt, Field(ge=DELAY_RANGE[0], le=DELAY_RANGE[1])]
+Hours = Annotated[StrictInt, Field(ge=HOURS_RANGE[0], le=HOURS_RANGE[1])]
 
 
 class SiteCreate(BaseModel):
@@ -74,6 +75,8 @@ class ConfigUpdate(BaseModel):
     stage_6_batch_size: BatchSize | None = None
     within_stage_delay: Delay | None = None
     between_stage_delay: Delay | None = None
+    max_paused_hours: Hours | None = None
+    max_run_hours: Hours | None = None  # null: no limit
 
     def changes(self) -> dict[str, object]:
         """The fields the client sent. An explicit null is refused by the domain."""

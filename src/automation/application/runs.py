@@ -26,6 +26,7 @@ from automation.domain.estimate import PendingWork, plan, required_credits
 from automation.domain.run import AutomationRun
 from automation.domain.site import Site
 from automation.domain.slot import ScheduledSlot, scheduled_run_id, slot_id
+from automation.domain.time_limits import overdue
 from automation.domain.values import TriggerType
 
 
@@ -158,6 +159,21 @@ class RunCommands(SiteCommands, AppBase):
 
     def cancel_run(self, account_id: UUID, run_id: UUID) -> Written:
         return self._control(account_id, run_id, lambda run: run.cancel(self.clock.now()))
+
+    def cancel_if_overdue(self, run_id: UUID) -> str | None:
+        """Cancel the run if it has outlived its time limits (max_paused_hours,
+        max_run_hours), freeing its site and credits; the reason, if it was cancelled."""
+
+        def expire() -> str | None:
+            run = self._get(AutomationRun, run_id, RunNotFoundError)
+            reason = overdue(run, self.clock.now())
+            if reason is not None:
+                run.cancel(self.clock.now(), reason)
+                self._save(*self._ending(run))
+            return reason
+
+        with self.run_turns(run_id):
+            return self._retrying(expire)
 
     def complete_run(self, account_id: UUID, run_id: UUID) -> Written:
         return self._control(account_id, run_id, lambda run: run.complete(self.clock.now()))

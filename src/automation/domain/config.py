@@ -12,6 +12,7 @@ from automation.domain.values import Frequency
 
 BATCH_SIZE_RANGE = (1, 1000)
 DELAY_RANGE = (0, 86400)
+HOURS_RANGE = (1, 8760)  # up to a year
 _HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 
 
@@ -30,6 +31,10 @@ class SiteConfig:
     stage_6_batch_size: int = 1
     within_stage_delay: int = 3
     between_stage_delay: int = 5
+    # A run paused longer than this, or running longer than this (None: no limit), is
+    # cancelled by the service, which frees its site and its credits.
+    max_paused_hours: int = 168
+    max_run_hours: int | None = None
 
     @classmethod
     def field_names(cls) -> frozenset[str]:
@@ -80,6 +85,8 @@ def _check(name: str, value: Any) -> str | None:
         return _int_in(value, *BATCH_SIZE_RANGE)
     if name.endswith("_delay"):
         return _int_in(value, *DELAY_RANGE)
+    if name == "max_paused_hours" or (name == "max_run_hours" and value is not None):
+        return _int_in(value, *HOURS_RANGE)
     return None
 
 

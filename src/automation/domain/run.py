@@ -23,6 +23,7 @@ _NEW_STAGE = {"status": StageStatus.PENDING.value, "processed": 0, "created": 0,
 # Why a run paused: a client asked, or the account could not pay for more work.
 PAUSE_REQUESTED = "requested"
 AWAITING_CREDITS = "awaiting_credits"
+CANCEL_REQUESTED = "requested"
 
 
 class AutomationRun(FastCopy, Aggregate):
@@ -73,7 +74,16 @@ class AutomationRun(FastCopy, Aggregate):
         at: datetime
 
     class RunCancelled(Aggregate.Event):
+        """Version 2 records why: ``requested`` by a client, or the time limit the run
+        passed (see ``overdue``). Version 1 cancels were all requested."""
+
+        class_version = 2
         at: datetime
+        reason: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("reason", CANCEL_REQUESTED)
 
     class RunCompleted(Aggregate.Event):
         at: datetime
@@ -144,6 +154,7 @@ class AutomationRun(FastCopy, Aggregate):
         self.started_at = at
         self.paused_at: datetime | None = None
         self.pause_reason: str | None = None
+        self.cancel_reason: str | None = None
         self.resumed_at: datetime | None = None
         self.completed_at: datetime | None = None
         self.error: str | None = None
@@ -179,9 +190,9 @@ class AutomationRun(FastCopy, Aggregate):
         self._require(RunStatus.PAUSED, "resume")
         self._resumed(at=at)
 
-    def cancel(self, at: datetime) -> None:
+    def cancel(self, at: datetime, reason: str = CANCEL_REQUESTED) -> None:
         self._require(None, "cancel")
-        self._cancelled(at=at)
+        self._cancelled(at=at, reason=reason)
 
     def complete(self, at: datetime) -> None:
         self._require(RunStatus.RUNNING, "complete")
@@ -301,9 +312,10 @@ class AutomationRun(FastCopy, Aggregate):
         self.reserved_credits += amount
 
     @event(RunCancelled)
-    def _cancelled(self, at: datetime) -> None:
+    def _cancelled(self, at: datetime, reason: str) -> None:
         self.status = RunStatus.CANCELLED
         self.completed_at = at
+        self.cancel_reason = reason
 
     @event(RunCompleted)
     def _completed(self, at: datetime) -> None:

@@ -37,6 +37,7 @@ from automation.api.progress import overview, processing
 from automation.api.responses import json
 from automation.api.schemas import ConfigUpdate
 from automation.application.app import Written
+from automation.domain.config import SiteConfig
 from automation.domain.schedule import Schedule
 from automation.domain.values import Stage
 from projections.configs import config_document
@@ -56,6 +57,8 @@ def _config_view(site_id: UUID, stored: dict[str, Any], now: datetime) -> dict[s
         next_run_at = iso(schedule.next_after(now).fire_at)
     return {
         "site_id": str(site_id),
+        # Fields added to the config since a site's last change read as their defaults.
+        **SiteConfig().as_dict(),
         **config,
         "timezone": stored["timezone"],
         "last_run_at": stored["last_run_at"],
