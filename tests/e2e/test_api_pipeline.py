@@ -198,7 +198,7 @@ def test_the_estimate_holds_on_the_demo_data_for_small_and_default_batches(
     _, entry, _ = run_to_the_end(api, site)
     assert entry["status"] == "completed", entry
     used = entry["total_credits_used"]
-    assert abs(before["estimated_credits"] - used) <= 0.2 * used, (before, used)
+    assert abs(before["estimated_credits"] - used) <= 0.1 * before["estimated_credits"]
     after = ok(api.get(f"{AUTOMATION}/estimate", site_id=site))
     assert before["current_balance"] - after["current_balance"] == used
 
@@ -330,4 +330,7 @@ def test_the_demo_runs_the_pipeline_to_the_review_gate(tmp_path: Path) -> None:
     assert credits, output
     estimated, used, charged = (int(g) for g in credits.groups())
     assert used == charged > 0
-    assert abs(estimated - used) <= 0.2 * used
+    assert abs(estimated - used) <= 0.1 * estimated
+    accuracy = re.search(r"Estimate accuracy: error ([+-][\d.]+)% \(used / estimated - 1\)", output)
+    assert accuracy, output
+    assert float(accuracy.group(1)) == pytest.approx((used / estimated - 1) * 100, abs=0.05)
