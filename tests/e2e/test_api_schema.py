@@ -27,6 +27,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from hypothesis.stateful import run_state_machine_as_test
 from schemathesis import GenerationMode
@@ -74,7 +75,58 @@ def _document(server: RunningServer, api: Api) -> Any:
         def set(self, case: Any, data: str, context: Any) -> None:
             case.headers = {**(case.headers or {}), "Authorization": data}
 
+    for container in ("query", "path_parameters"):
+        document.hook(f"flatmap_{container}")(_sometimes_hostile(HOSTILE_PARAMETERS))
+    document.hook("flatmap_body")(_sometimes_hostile(HOSTILE_BODY))
     return document.exclude(path_regex="/stream$")
+
+
+# Values the schema would never generate, put in place of generated ones (the client sends
+# text as UTF-8, so lone surrogates go in bodies only; test_api_hostile.py sends raw bytes).
+HOSTILE_PARAMETERS = [
+    str(2**64),
+    str(-(2**64)),
+    "1" + "0" * 400,
+    "1e400",
+    "\x00",
+    "new\x00",
+    "\x1b[2J\x85",
+    "\u202egnp.exe",
+    "\ufeff\u200b",
+    "a" * 10_000,
+]
+HOSTILE_BODY: list[Any] = [
+    2**64,
+    -(2**64),
+    10**400,
+    "\ud800",
+    "a\udfffb",
+    "\x00",
+    "\x1b\x85",
+    "\u202e\u2066",
+    "a" * 100_000,
+    ["\ud800"],
+    [{"keyword": "\ud800", "volume": 2**64}],
+    [[[[[[[[[[[]]]]]]]]]]],
+]
+
+
+def _sometimes_hostile(values: list[Any]) -> Any:
+    """A schemathesis ``flatmap_*`` hook: the generated parameters or body as they are, or
+    with one of their values replaced by a hostile one."""
+
+    def flatmap(context: Any, generated: Any) -> st.SearchStrategy[Any]:
+        if not isinstance(generated, dict) or not generated:
+            return st.just(generated)
+
+        def with_hostile(name: str) -> st.SearchStrategy[Any]:
+            return st.sampled_from(values).map(lambda value: {**generated, name: value})
+
+        return st.one_of(
+            st.just(generated), st.sampled_from(sorted(generated)).flatmap(with_hostile)
+        )
+
+    return flatmap
 
 
 def test_every_answer_is_one_the_document_promises(
