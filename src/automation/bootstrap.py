@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from eventsourcing.postgres import PostgresApplicationRecorder
 
+from automation.adapters.ai_instrumented import InstrumentedAI
 from automation.adapters.content import SqlContentStore
 from automation.adapters.estimate_metrics import observe_estimates
 from automation.adapters.event_log import ApplicationEventSource
@@ -151,7 +152,8 @@ def _build(settings: Settings, clock: Clock | None) -> Services:
         window=settings.batches_in_flight,
     )
     worker = StageWorker(app, stage_runner(settings, pipeline))
-    app.estimator = Estimator(pipeline, worker.runner.ai)
+    ai = worker.runner.ai  # the estimate's dry runs are not calls a run pays for
+    app.estimator = Estimator(pipeline, ai.inner if isinstance(ai, InstrumentedAI) else ai)
     app.saved_listeners.append(observe_estimates)
     return Services(
         settings=settings,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from automation.adapters.ai_instrumented import InstrumentedAI
 from automation.adapters.ai_local import LocalAIProvider, ZeroCostAIProvider
 from automation.adapters.ai_openai import OpenAICompatibleProvider
 from automation.application.ai import AIProvider
@@ -30,5 +31,7 @@ def ai_provider(settings: Settings) -> AIProvider:
 
 def stage_runner(settings: Settings, store: PipelineStore) -> StageRunner:
     return StageRunner(
-        store, ai_provider(settings), RetryPolicy(settings.ai_attempts, settings.ai_backoff)
+        store,
+        InstrumentedAI(ai_provider(settings)),
+        RetryPolicy(settings.ai_attempts, settings.ai_backoff),
     )

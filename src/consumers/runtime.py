@@ -9,11 +9,14 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from automation.adapters.run_metrics import QUEUE_DEPTH
 from automation.application.ports import WorkBus, WorkHandler
 from automation.bootstrap import Services
 from consumers.orchestrator import WORK_QUEUE
 
 log = logging.getLogger(__name__)
+
+DEPTH_INTERVAL = 5.0  # seconds between readings of the work queue's depth
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,19 @@ class BackgroundRoles:
             self.services.worker.dispatch_through(self.bus, settings.batches_in_flight)
         for subscription in self.subscriptions:
             await self.bus.consume(subscription.queue, subscription.handler, subscription.prefetch)
+        if self.subscriptions or self.run_orchestrator:
+            self._tasks.append(asyncio.create_task(self._watch_depth(WORK_QUEUE)))
+
+    async def _watch_depth(self, queue: str) -> None:
+        """Keeps automation_queue_depth current for this process's /metrics."""
+        gauge = QUEUE_DEPTH.labels(queue)
+        while not self._stop.is_set():
+            try:
+                gauge.set(await self.bus.depth(queue))
+            except Exception as error:  # noqa: BLE001 - a broker away: the next try tells
+                log.debug("could not read the depth of %s: %s", queue, error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), DEPTH_INTERVAL)
 
     async def stop(self) -> None:
         """Take no new work, let in-flight work finish (or hand it back), then close."""

@@ -32,3 +32,6 @@ def test_a_run_shows_in_the_api_metrics(server: RunningServer, api: Api) -> None
     assert grew("automation_credits_consumed_total") > 0
     assert grew("automation_batches_total", stage="1", outcome="completed") >= 2
     assert grew("automation_batch_duration_seconds_count", stage="4") >= 1
+    # Stages 1, 2, 4, 5 and 6 call the provider (the local one by default) once an item.
+    assert grew("automation_ai_calls_total", provider="local", outcome="ok") >= 5
+    assert grew("automation_ai_call_duration_seconds_count", provider="local") >= 5

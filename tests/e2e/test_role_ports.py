@@ -79,6 +79,8 @@ def test_each_role_serves_its_metrics_and_health_on_its_own_port(
             )
         }
         assert all(value > 0 for value in grew.values()), grew
+        # The worker reads the work queue's depth from the broker (empty once the run ended).
+        assert after[("automation_queue_depth", (("queue", "stage_work"),))] >= 0
         assert httpx.get(f"{worker}/nowhere", timeout=5).status_code == 404
     finally:
         for child in children:

@@ -533,6 +533,9 @@ class RefusingOnce:
             raise ConnectionError("the broker is away")
         await self.bus.send(queue, body, message_id)
 
+    async def depth(self, queue: str) -> int:
+        return int(await self.bus.depth(queue))
+
 
 async def run_past_refusals(
     wired: Services,

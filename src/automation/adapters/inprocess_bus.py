@@ -29,8 +29,17 @@ class InProcessWorkBus:
         self._stopping = asyncio.Event()
         self._troubled: set[str] = set()  # queues that met a transient fault since a redrive
 
-    async def send(self, queue: str, body: dict[str, object], message_id: str) -> None:
-        self._queues[queue].put_nowait(WorkMessage(queue, body, message_id))
+    async def send(
+        self,
+        queue: str,
+        body: dict[str, object],
+        message_id: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self._queues[queue].put_nowait(WorkMessage(queue, body, message_id, headers=headers or {}))
+
+    async def depth(self, queue: str) -> int:
+        return self._queues[queue].qsize()
 
     async def consume(self, queue: str, handler: WorkHandler, prefetch: int) -> None:
         for _ in range(max(1, prefetch)):

@@ -38,6 +38,15 @@ REDELIVERED = Counter(
 )
 
 
+def _trace_headers(headers: Any) -> dict[str, str]:
+    """The W3C trace context among a message's headers (the broker adds its own)."""
+    return {
+        key: value.decode() if isinstance(value, bytes) else str(value)
+        for key, value in (headers or {}).items()
+        if key in ("traceparent", "tracestate")
+    }
+
+
 class RabbitMQ:
     """One robust connection for the process (it reconnects and restores its topology)."""
 
@@ -153,7 +162,13 @@ class RabbitWorkBus:
             },
         )
 
-    async def send(self, queue: str, body: dict[str, object], message_id: str) -> None:
+    async def send(
+        self,
+        queue: str,
+        body: dict[str, object],
+        message_id: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         if self._send_channel is None or self._send_channel.is_closed:
             self._send_channel = await self.rabbit.channel()
         if queue not in self._declared:
@@ -165,9 +180,19 @@ class RabbitWorkBus:
                 content_type="application/json",
                 message_id=message_id,
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                headers=dict(headers) if headers else None,
             ),
             routing_key=self.queue_name(queue),
         )
+
+    async def depth(self, queue: str) -> int:
+        """Asked of the broker afresh: a passive declare answers the queue's ready count."""
+        channel = await self.rabbit.channel()
+        try:
+            declared = await channel.declare_queue(self.queue_name(queue), passive=True)
+            return int(declared.declaration_result.message_count or 0)
+        finally:
+            await channel.close()
 
     async def consume(self, queue: str, handler: WorkHandler, prefetch: int) -> None:
         channel = await self.rabbit.channel()
@@ -203,7 +228,12 @@ class RabbitWorkBus:
             await settle(incoming.reject(requeue=False))
             return
         message = WorkMessage(
-            queue, body, incoming.message_id or "", count, bool(incoming.redelivered)
+            queue,
+            body,
+            incoming.message_id or "",
+            count,
+            bool(incoming.redelivered),
+            _trace_headers(incoming.headers),
         )
         try:
             outcome, error = await handle_patiently(

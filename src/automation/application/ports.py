@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -63,6 +63,8 @@ class WorkMessage:
     message_id: str
     delivery_count: int = 0
     redelivered: bool = False
+    # Sent with the message, beside its body: the W3C trace context it continues.
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class WorkHandler(Protocol):
@@ -78,10 +80,20 @@ class WorkBus(Protocol):
     ``max_deliveries`` attempts instead of blocking the queue.
     """
 
-    async def send(self, queue: str, body: dict[str, object], message_id: str) -> None: ...
+    async def send(
+        self,
+        queue: str,
+        body: dict[str, object],
+        message_id: str,
+        headers: dict[str, str] | None = None,
+    ) -> None: ...
 
     async def consume(self, queue: str, handler: WorkHandler, prefetch: int) -> None:
         """Start handling the queue's messages in the background."""
+        ...
+
+    async def depth(self, queue: str) -> int:
+        """How many messages wait in the queue now (not those being handled)."""
         ...
 
     async def stop_consuming(self, grace: float) -> None:
