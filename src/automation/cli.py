@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import orjson
 from pydantic import ValidationError
 
-from automation import cli_runs, logs
+from automation import cli_runs, logs, tracing
 from automation.cli_parser import OK, REFUSED, UNREACHABLE, build, fail
 from automation.client import ApiError, ServiceUnreachable
 from automation.config import Settings
@@ -76,6 +76,7 @@ def _main(args: argparse.Namespace) -> int:
         return fail("invalid configuration", fields=fields)
     secrets = tuple(s for s in (settings.openai_api_key,) if s)
     logs.configure(args.command, fmt=settings.log_format, level=settings.log_level, secrets=secrets)
+    tracing.setup(settings, args.command)  # its provider exports what is left at exit
     if args.command == "runs":
         return _runs(args)
     if args.command == "admin":

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(default=None, ge=0, le=65535, alias="AUTOMATION_METRICS_PORT")
     metrics_host: str = Field(default="127.0.0.1", alias="AUTOMATION_METRICS_HOST")
 
+    # Traces (tracing.py): off unless an exporter is named. The SDK itself reads the other
+    # standard variables (endpoints, sampler, resource attributes).
+    otel_traces_exporter: str = Field(default="none", alias="OTEL_TRACES_EXPORTER")
+    otel_sdk_disabled: bool = Field(default=False, alias="OTEL_SDK_DISABLED")
+    otel_service_name: str = Field(default="automation", alias="OTEL_SERVICE_NAME")
+
     aggregate_cache_size: int = Field(default=10_000, alias="AUTOMATION_AGGREGATE_CACHE")
     # /readyz answers 503 while a read model is further behind the log than this.
     ready_max_lag: int = Field(default=10_000, alias="AUTOMATION_READY_MAX_LAG")

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 
 import orjson
 
+from automation.tracing import current_trace_id
+
 IDS = ("account", "site", "run", "batch", "request", "trace")
 
 _ids: ContextVar[dict[str, str] | None] = ContextVar("log_ids", default=None)
@@ -71,6 +73,8 @@ class _Formatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         ids = current_ids()
+        if "trace" not in ids and (trace_id := current_trace_id()) is not None:
+            ids["trace"] = trace_id  # the active span's, so a line leads to its trace
         if not self._json:
             record.ids = "".join(f" {k}={v}" for k, v in ids.items())
             return self._redact(super().format(record))

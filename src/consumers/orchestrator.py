@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 NAME = "orchestrator"
 WORK_QUEUE = "stage_work"
 RESEND_AFTER_S = 1.0  # after a failed send, the batches go again this much later
+TraceHeaders = dict[str, str] | None  # a run's W3C trace context (RunStarted, RunResumed)
 
 
 class Orchestrator:
@@ -161,7 +162,8 @@ class Orchestrator:
             now = self.app.clock.now().timestamp()
             resumed = outcome.resumed_at.timestamp() if outcome.resumed_at else None
             again = [f.work for f in outcome.in_flight if self._lost(f, now, resumed)]
-            await self._send(run_id, [*again, *outcome.new], now)  # the oldest first
+            # The oldest first; their messages continue the trace of the run's start.
+            await self._send(run_id, [*again, *outcome.new], now, outcome.trace)
             oldest = min((self._last_sent(f) for f in outcome.in_flight), default=now)
             rearm = oldest + self.watchdog
         if settle and version is not None:
@@ -170,12 +172,15 @@ class Orchestrator:
         else:
             self._due_by(self.app.clock.now().timestamp())  # follow its new events at once
 
-    async def _send(self, run_id: UUID, batches: list[BatchWork], now: float) -> None:
+    async def _send(
+        self, run_id: UUID, batches: list[BatchWork], now: float, trace: TraceHeaders = None
+    ) -> None:
         """Send a run's batches side by side (each send waits for the broker's confirm).
         A batch whose send failed counts as lost, and the run is tried again about a
         second later; the first failure is raised."""
+        traced = {"headers": trace} if trace else {}
         results = await asyncio.gather(
-            *(self.bus.send(WORK_QUEUE, w.as_body(), w.message_id) for w in batches),
+            *(self.bus.send(WORK_QUEUE, w.as_body(), w.message_id, **traced) for w in batches),
             return_exceptions=True,
         )
         for work, result in zip(batches, results, strict=True):

@@ -58,6 +58,11 @@ def cloud_event(note: Notification, owner: tuple[UUID | None, UUID | None]) -> O
         envelope["siteid"] = str(site_id)
     if account_id is not None:
         envelope["accountid"] = str(account_id)
+    # The distributed-tracing extension: a run's start or resume names the trace of the
+    # command behind it (events stored before traces, or with tracing off, carry none).
+    for key, value in (getattr(event, "trace", None) or {}).items():
+        if key in ("traceparent", "tracestate"):
+            envelope[key] = value
     return OutgoingEvent(
         routing_key=shown.routing_key,
         message_id=str(envelope["id"]),

@@ -16,9 +16,12 @@ the batches that record dispatched (those still in flight) instead of the dead o
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
+from functools import partial
 
+from automation import tracing
 from automation.adapters.run_metrics import BATCH_SECONDS
 from automation.application.app import AutomationApp
 from automation.application.pipeline import BatchWork, Refill
@@ -49,23 +52,37 @@ class StageWorker:
 
     async def __call__(self, message: WorkMessage) -> None:
         work = BatchWork.from_body(message.body)
-        follow_ups = await self._threads.run(self.process, work, message.redelivered)
-        if follow_ups and self._bus is not None:
-            await self._send(self._bus, follow_ups)
+        # A span per batch, continuing the trace the message carries (the run's start).
+        attributes: dict[str, str | int] = {
+            "automation.run_id": str(work.run_id),
+            "automation.stage": work.stage,
+            "automation.batch": work.batch,
+        }
+        with tracing.span("batch", attributes, parent=message.headers):
+            # In the span's context, so the AI calls' spans are its children.
+            context = contextvars.copy_context()
+            follow_ups = await self._threads.run(
+                partial(context.run, self.process, work, message.redelivered)
+            )
+            if follow_ups and self._bus is not None:
+                await self._send(self._bus, follow_ups, message.headers)
 
     def close(self) -> None:
         self._threads.close()
 
     @staticmethod
-    async def _send(bus: WorkBus, batches: list[BatchWork]) -> None:
+    async def _send(
+        bus: WorkBus, batches: list[BatchWork], trace: dict[str, str] | None = None
+    ) -> None:
         """Send the new batches before this message's ack, trying again for a few seconds
         while the broker is away (the connection heals by itself). If they still cannot go,
         the message is handed back; its redelivery finds its batch recorded and sends
         them again (see ``process``)."""
         waiting = list(batches)
+        traced = {"headers": trace} if trace else {}  # the run's, as this batch got it
         for attempt in range(SEND_ATTEMPTS):
             results = await asyncio.gather(
-                *(bus.send(WORK_QUEUE, w.as_body(), w.message_id) for w in waiting),
+                *(bus.send(WORK_QUEUE, w.as_body(), w.message_id, **traced) for w in waiting),
                 return_exceptions=True,
             )
             failed = [w for w, r in zip(waiting, results, strict=True) if r is not None]

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from automation import tracing
 from automation.api.body_limit import BodyLimit
 from automation.api.edge import Edge
 from automation.api.errors import install_error_handlers
@@ -59,6 +60,9 @@ def create_app(
         # Each operation's id is its handler's name (run_now, get_config): short and
         # stable, so clients generated from the document read well.
         generate_unique_id_function=lambda route: route.name,
+        # FastAPI's own spans: one per request (continuing a caller's traceparent) and
+        # its operations; the provider is tracing.py's, None (off) unless it is set up.
+        telemetry={"tracer_provider": tracing.provider(), "tracing": tracing.enabled()},
     )
     app.state.services = services
     app.state.reads = Reads(services)
@@ -71,6 +75,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)
     app.add_middleware(Edge, services=services, cache=app.state.token_cache)
     app.add_middleware(MetricsMiddleware)
+    services.app.trace_context = tracing.carrier  # runs started here record their trace
     for module in (hot_reads, health, sites, planner, writer, automation, run_pages, audit):
         app.include_router(module.router)
     install_console(app)  # public: /, /console/*, /docs, /redoc (data stays under /api/v1/)

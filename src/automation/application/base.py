@@ -66,6 +66,9 @@ class AppBase(Application[UUID]):
         # (run id, version) -> that stored event's seal. A stored seal never changes, so
         # the next save of a run seals onto it without reading the event back.
         self._seals: dict[tuple[UUID, int], str] = {}
+        # The current W3C trace context (as headers), recorded with a run's start and
+        # resume so its batches continue the command's trace; set by the API (tracing.py).
+        self.trace_context: Callable[[], dict[str, str]] = dict
         # This process's commands on one run take turns, rather than collide and retry.
         self.run_turns: KeyedLocks[UUID] = KeyedLocks()
 

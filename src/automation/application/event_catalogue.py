@@ -67,7 +67,7 @@ TERMINAL_TYPES = frozenset(
 )
 
 # Fields never shown outside the store.
-_PRIVATE_FIELDS = {"token_hash"}
+_PRIVATE_FIELDS = {"token_hash", "trace"}  # trace: published as CloudEvents attributes
 _ENVELOPE_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic", "chain"}
 
 

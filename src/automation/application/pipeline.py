@@ -72,6 +72,7 @@ class Dispatch:
     new: list[BatchWork]
     in_flight: list[InFlight]
     resumed_at: datetime | None = None
+    trace: dict[str, str] | None = None  # the run's: its work messages carry it
 
 
 def _in_flight(run: AutomationRun) -> list[InFlight]:
@@ -144,7 +145,7 @@ class PipelineCommands(AppBase):
                 if new or earlier:
                     if run.pending_events:  # dispatched, or topped up its reservation
                         self._save(run, *([account] if account else []))
-                    return Dispatch(new, earlier, run.resumed_at)
+                    return Dispatch(new, earlier, run.resumed_at, run.trace)
                 run.complete_stage(stage, now)
             self._save(*self._ending(run, account))
             return MOVED

@@ -141,6 +141,7 @@ class RunCommands(SiteCommands, AppBase):
             reserved_credits=required,
             estimate_basis=explained.basis(),
             at=now,
+            trace=self.trace_context() or None,
         )
         return Written(run, self._save(site, account, run, *also))
 
@@ -155,7 +156,11 @@ class RunCommands(SiteCommands, AppBase):
         return self._control(account_id, run_id, lambda run: run.pause(self.clock.now()))
 
     def resume_run(self, account_id: UUID, run_id: UUID) -> Written:
-        return self._control(account_id, run_id, lambda run: run.resume(self.clock.now()))
+        return self._control(
+            account_id,
+            run_id,
+            lambda run: run.resume(self.clock.now(), self.trace_context() or None),
+        )
 
     def cancel_run(self, account_id: UUID, run_id: UUID) -> Written:
         return self._control(account_id, run_id, lambda run: run.cancel(self.clock.now()))

@@ -43,6 +43,9 @@ class AutomationRun(FastCopy, Aggregate):
         reserved_credits: int
         estimate_basis: dict[str, Any]
         at: datetime
+        # The W3C trace context of the command that started the run, which its batches
+        # continue. Not public data; events stored without it load with none.
+        trace: dict[str, str] | None = None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -72,6 +75,7 @@ class AutomationRun(FastCopy, Aggregate):
 
     class RunResumed(Aggregate.Event):
         at: datetime
+        trace: dict[str, str] | None = None  # as in RunStarted, of the resume command
 
     class RunCancelled(Aggregate.Event):
         """Version 2 records why: ``requested`` by a client, or the time limit the run
@@ -131,9 +135,8 @@ class AutomationRun(FastCopy, Aggregate):
         output_tokens: int
 
     @event(RunStarted)
-    def __init__(
+    def __init__(  # not keyword-only: eventsourcing would then require ``trace``
         self,
-        *,
         id: UUID,
         site_id: UUID,
         account_id: UUID,
@@ -143,7 +146,9 @@ class AutomationRun(FastCopy, Aggregate):
         reserved_credits: int,
         estimate_basis: dict[str, Any],
         at: datetime,
+        trace: dict[str, str] | None = None,
     ) -> None:
+        self.trace = trace or {}
         self.site_id = site_id
         self.account_id = account_id
         self.trigger_type = trigger_type
@@ -186,9 +191,9 @@ class AutomationRun(FastCopy, Aggregate):
             raise InvalidStateError("a top-up must be of at least one credit")
         self._topped_up(amount=amount)
 
-    def resume(self, at: datetime) -> None:
+    def resume(self, at: datetime, trace: dict[str, str] | None = None) -> None:
         self._require(RunStatus.PAUSED, "resume")
-        self._resumed(at=at)
+        self._resumed(at=at, trace=trace)
 
     def cancel(self, at: datetime, reason: str = CANCEL_REQUESTED) -> None:
         self._require(None, "cancel")
@@ -302,7 +307,9 @@ class AutomationRun(FastCopy, Aggregate):
         self.pause_reason = reason
 
     @event(RunResumed)
-    def _resumed(self, at: datetime) -> None:
+    def _resumed(self, at: datetime, trace: dict[str, str] | None = None) -> None:
+        if trace:
+            self.trace = trace
         self.status = RunStatus.RUNNING
         self.resumed_at = at
         self.pause_reason = None

@@ -10,6 +10,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from automation.api import traced
 from automation.api.answers import (
     Config,
     CurrentProcessing,
@@ -80,6 +81,7 @@ async def get_config(site_id: SiteId, reads: ReadsDep, app: AppDep) -> Response:
 
 
 @router.put("/update_config", responses=ok(Config))
+@traced.command("update_config")
 async def update_config(
     body: ConfigUpdate, site_id: SiteId, account_id: AccountId, app: AppDep, reads: ReadsDep
 ) -> Response:
@@ -91,6 +93,7 @@ async def update_config(
 
 
 @router.post("/run_now", status_code=202, responses=ok(RunStatus, 202))
+@traced.command("run_now")
 async def run_now(
     site_id: SiteId, account_id: AccountId, services: ServicesDep, reads: ReadsDep
 ) -> Response:
@@ -172,6 +175,7 @@ async def _control(reads: ReadsDep, written: Written, run_id: UUID) -> Response:
 
 
 @router.post("/pause", responses=ok(RunStatus))
+@traced.command("pause")
 async def pause(
     run_id: RunIdParam, account_id: AccountId, app: AppDep, reads: ReadsDep
 ) -> Response:
@@ -181,6 +185,7 @@ async def pause(
 
 
 @router.post("/resume", responses=ok(RunStatus))
+@traced.command("resume")
 async def resume(
     run_id: RunIdParam, account_id: AccountId, app: AppDep, reads: ReadsDep
 ) -> Response:
@@ -190,6 +195,7 @@ async def resume(
 
 
 @router.post("/cancel", responses=ok(RunStatus))
+@traced.command("cancel")
 async def cancel(
     run_id: RunIdParam, account_id: AccountId, app: AppDep, reads: ReadsDep
 ) -> Response:
