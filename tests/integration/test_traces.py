@@ -6,28 +6,40 @@ PostgreSQL and RabbitMQ (its spans written by the console exporter to a file).""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+from uuid import UUID
 
+import orjson
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from automation import tracing
+from automation import logs, tracing
 from automation.bootstrap import Services, build
 from automation.config import Settings
+from consumers.relay import cloud_event
 from tests.conftest import Api, RunningServer, settings_env
 
 AUTOMATION = "/api/v1/automation"
 FAST = {"within_stage_delay": 0, "between_stage_delay": 0, "stage_1_batch_size": 3}
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
+RESUME_TRACE = "0af7651916cd43dd8448eb211c80319c"
+
+
+class Note(NamedTuple):
+    event: Any
+    position: int
+
 
 # The API's provider can be set once per process; each test turns the helpers on and off.
 _EXPORTER = InMemorySpanExporter()
@@ -45,24 +57,36 @@ def spans() -> Iterator[InMemorySpanExporter]:
         tracing.uninstall()
 
 
-def run_now_to_the_end(api: Api, keywords: int = 7) -> str:
-    """Start a run with a caller's traceparent and wait until it has completed."""
+def traced_post(api: Api, command: str, trace: str = CALLER_TRACE, **params: str) -> str:
+    """POST a command with a caller's traceparent; the run id it answers."""
+    answer = api.http.post(
+        f"{AUTOMATION}/{command}",
+        params=params,
+        headers={"traceparent": f"00-{trace}-{CALLER_SPAN}-01"},
+    )
+    assert answer.status_code in (200, 202), answer.text
+    return str(answer.json()["run_id"])
+
+
+def run_now_to_the_end(
+    api: Api, keywords: int = 7, config: dict[str, int] = FAST, resume_as: str | None = None
+) -> str:
+    """Start a run with a caller's traceparent and wait until it has completed; with
+    ``resume_as``, pause it at once and resume it in that trace."""
     site = api.site()
     assert api.keywords(site, [f"trace keyword {n}" for n in range(keywords)]).status_code == 201
-    assert api.put(f"{AUTOMATION}/update_config", FAST, site_id=site).status_code == 200
-    answer = api.http.post(
-        f"{AUTOMATION}/run_now",
-        params={"site_id": site},
-        headers={"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"},
-    )
-    assert answer.status_code == 202, answer.text
+    assert api.put(f"{AUTOMATION}/update_config", config, site_id=site).status_code == 200
+    run_id = traced_post(api, "run_now", site_id=site)
+    if resume_as is not None:
+        traced_post(api, "pause", run_id=run_id)
+        traced_post(api, "resume", resume_as, run_id=run_id)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         run = api.get(f"{AUTOMATION}/current_run", site_id=site).json()["run"]
         if run is None:
             history = api.get(f"{AUTOMATION}/history", site_id=site).json()["runs"]
             assert history[0]["status"] == "completed", history[0]
-            return str(answer.json()["run_id"])
+            return run_id
         time.sleep(0.1)
     raise AssertionError("the run did not complete")
 
@@ -117,10 +141,53 @@ def test_one_trace_runs_from_run_now_to_the_last_batch_in_one_process(
 ) -> None:
     with RunningServer(services, pipeline=True) as server:
         account_id, token = services.app.open_account("Acme", 1_000_000)
-        run_now_to_the_end(Api(server.url, token, str(account_id)))
+        run_id = run_now_to_the_end(Api(server.url, token, str(account_id)))
     finished = [plain(s) for s in spans.get_finished_spans()]
     command = the_command(finished)
     check_worker_spans(command, finished)
+    # The run's start is published with the command's context; events without one, not.
+    started, stage_started, *_ = services.app.events.get(UUID(run_id))
+    published = [
+        orjson.loads(cloud_event(Note(event, 1), (None, None)).body)
+        for event in (started, stage_started)
+    ]
+    assert published[0]["traceparent"] == f"00-{CALLER_TRACE}-{command['id']}-01"
+    assert "traceparent" not in published[1]
+
+
+def test_a_resumed_run_continues_the_trace_of_its_resume(
+    services: Services, spans: InMemorySpanExporter
+) -> None:
+    paced = FAST | {"between_stage_delay": 1}  # so that the pause comes before the end
+    with RunningServer(services, pipeline=True) as server:
+        account_id, token = services.app.open_account("Acme", 1_000_000)
+        run_now_to_the_end(Api(server.url, token, str(account_id)), 4, paced, RESUME_TRACE)
+    finished = [plain(s) for s in spans.get_finished_spans()]
+    (resume,) = [s for s in finished if s["name"] == "command resume"]
+    assert resume["trace"] == RESUME_TRACE
+    batches = [s for s in finished if s["name"] == "batch"]
+    last = max(batches, key=lambda b: b["attributes"]["automation.stage"])
+    assert last["attributes"]["automation.stage"] == 6
+    assert (last["trace"], last["parent"]) == (RESUME_TRACE, resume["id"])
+
+
+def test_log_lines_name_the_active_trace(spans: InMemorySpanExporter) -> None:
+    out, root = io.StringIO(), logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    logs.configure("worker", fmt="json", level="INFO")
+    try:
+        handler = root.handlers[0]
+        assert isinstance(handler, logging.StreamHandler)
+        handler.setStream(out)
+        with tracing.span("batch") as span:
+            assert span is not None
+            logging.getLogger("automation.test").info("inside")
+        logging.getLogger("automation.test").info("outside")
+    finally:
+        root.handlers[:], root.level = handlers, level
+    inside, outside = (orjson.loads(line) for line in out.getvalue().splitlines())
+    assert inside["trace_id"] == format(span.get_span_context().trace_id, "032x")
+    assert "trace_id" not in outside
 
 
 def console_spans(path: Path) -> list[dict[str, Any]]:
