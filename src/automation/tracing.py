@@ -14,8 +14,8 @@ the command that started or resumed it) and in the published CloudEvents.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 from opentelemetry import propagate, trace
@@ -30,6 +30,7 @@ _provider: TracerProvider | None = None
 _tracer: trace.Tracer = trace.NoOpTracer()
 
 Attributes = Mapping[str, str | int | float | bool]
+_OFF: AbstractContextManager[None] = nullcontext()
 
 
 def enabled() -> bool:
@@ -95,23 +96,18 @@ def shutdown() -> None:
         _provider.force_flush()
 
 
-@contextmanager
 def span(
     name: str,
     attributes: Attributes | None = None,
     parent: Mapping[str, str] | None = None,
     kind: SpanKind = SpanKind.INTERNAL,
-) -> Iterator[Span | None]:
+) -> AbstractContextManager[Span | None]:
     """A span around the block, current within it; ``parent``: a carrier to continue
     (None: the current span's trace). Yields None when tracing is off."""
     if _provider is None:
-        yield None
-        return
+        return _OFF  # shared and stateless: no generator, no span
     context = propagate.extract(parent) if parent is not None else None
-    with _tracer.start_as_current_span(
-        name, context=context, kind=kind, attributes=attributes
-    ) as current:
-        yield current
+    return _tracer.start_as_current_span(name, context=context, kind=kind, attributes=attributes)
 
 
 def carrier() -> dict[str, str]:
