@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from automation.config import Settings
-from tests.e2e.test_serve_restart import ADMIN, Serve
+from tests.support.serve import ADMIN, Serve
 
 QUICK = {"within_stage_delay": "0", "between_stage_delay": "0"}
 

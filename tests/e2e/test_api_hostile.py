@@ -2,7 +2,7 @@
 the caller and by a stranger, on both backends.
 
 Each operation of ``/openapi.json`` gets, one slot at a time, every value of
-``tests/e2e/hostile.py`` (integers past 64 bits, NUL and other control characters, lone
+``tests/support/hostile.py`` (integers past 64 bits, NUL and other control characters, lone
 surrogates, bidi overrides, 100,000 characters, bytes that are not UTF-8, JSON nested a
 thousand deep...) with the rest of the request valid and naming a real site and run, so the
 value reaches the code behind the checks. The caller must never get a 5xx: an answer is a
@@ -28,7 +28,7 @@ import schemathesis
 from schemathesis.core.failures import FailureGroup
 
 from tests.conftest import Api, RunningServer
-from tests.e2e.hostile import (
+from tests.support.hostile import (
     BODY_KEYS,
     BODY_VALUES,
     HEADER_VALUES,

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import Api, RunningServer
-from tests.e2e.hostile import operations
+from tests.support.hostile import operations
 
 NESTED = 100_000
 MALFORMED: list[tuple[str, bytes, str | None]] = [

@@ -20,7 +20,7 @@ from automation.bootstrap import Services
 from automation.demo import demo_keywords
 from automation.domain.values import STAGE_NAMES, Stage
 from tests.conftest import Api, RunningServer
-from tests.integration.test_pipeline import KEYWORDS
+from tests.support.pipeline import KEYWORDS
 
 AUTOMATION = "/api/v1/automation"
 PLANNER = "/api/v1/planner"

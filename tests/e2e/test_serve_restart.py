@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -28,12 +25,12 @@ import orjson
 import pytest
 
 from automation.config import Settings
-from tests.conftest import Api, free_port, settings_env
-from tests.integration import test_pipeline
-from tests.integration.test_pipeline import KEYWORDS
+from tests.conftest import Api
+from tests.support import pipeline as stacks
+from tests.support.pipeline import KEYWORDS
+from tests.support.serve import ADMIN, Serve
 
 AUTOMATION = "/api/v1/automation"
-ADMIN = [sys.executable, "-m", "automation.cli", "admin"]
 CREDITS = 1_000_000
 # Pauses between stages make the run last a few seconds, so the kill lands in its middle
 # (and a due step has to survive the restart).
@@ -58,53 +55,9 @@ LISTINGS = {
 
 
 # The embedded default, or PostgreSQL with RabbitMQ (both variables set), as in
-# test_pipeline: pytest finds fixtures by their names in this module.
-stack = test_pipeline.stack
-backend = test_pipeline.backend
-
-
-class Serve:
-    """``automation serve`` as its own process, on a port of its own."""
-
-    def __init__(self, settings: Settings, log: Path) -> None:
-        self.env = settings_env(settings)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "automation.cli", "serve", "--port", str(self.port)],
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        while True:
-            assert self.process.poll() is None, self.log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "serve did not come up"
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+# tests/support/pipeline.py: pytest finds fixtures by their names in this module.
+stack = stacks.stack
+backend = stacks.backend
 
 
 @pytest.fixture

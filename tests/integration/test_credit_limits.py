@@ -20,13 +20,18 @@ from automation.bootstrap import Services
 from automation.domain.account import Account
 from automation.domain.run import AWAITING_CREDITS, AutomationRun
 from consumers.runtime import BackgroundRoles
-from tests.integration import test_pipeline
-from tests.integration.test_exactly_once import check_exactly_once
-from tests.integration.test_pipeline import KEYWORDS, run_events, site_with_keywords, until_ended
+from tests.support import pipeline as stacks
+from tests.support.pipeline import (
+    KEYWORDS,
+    check_exactly_once,
+    run_events,
+    site_with_keywords,
+    until_ended,
+)
 
-backend = test_pipeline.backend
-stack = test_pipeline.stack
-wired = test_pipeline.wired
+backend = stacks.backend
+stack = stacks.stack
+wired = stacks.wired
 
 pytestmark = pytest.mark.anyio
 

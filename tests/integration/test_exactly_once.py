@@ -17,11 +17,12 @@ from automation.application.pipeline import IDLE, BatchWork, Dispatch
 from automation.application.stages import RetryPolicy, StageRunner
 from automation.bootstrap import Services, build
 from automation.config import Settings
-from tests.integration.test_pipeline import KEYWORDS, items, run_events, site_with_keywords
-
-
-class Crash(Exception):
-    """The process dies here (the message is then delivered again)."""
+from tests.support.pipeline import (
+    KEYWORDS,
+    Crash,
+    check_exactly_once,
+    site_with_keywords,
+)
 
 
 class CountingAI(LocalAIProvider):
@@ -52,34 +53,6 @@ def drive(services: Services, run_id: UUID, deliver: Any, window: int = 3) -> No
             for work in reversed(outcome.new or [f.work for f in outcome.in_flight]):
                 deliver(work)
     raise AssertionError("the run did not end")
-
-
-def check_exactly_once(
-    services: Services, account_id: UUID, site_id: UUID, run_id: UUID, balance_before: int
-) -> None:
-    run = services.app.run(account_id, run_id)
-    assert run.status.value == "completed"
-    events = run_events(services, run_id)
-    completed = [e for e in events if type(e).__name__ == "BatchCompleted"]
-    dispatched = [e for e in events if type(e).__name__ == "BatchDispatched"]
-    assert len(completed) == len(dispatched)  # every batch recorded once
-    assert len({(e.stage, e.batch) for e in completed}) == len(completed)
-    # No output twice, none lost: each stage's outputs are exactly what its batches made.
-    for stage, kind in [
-        (1, "clusters"),
-        (2, "ideas"),
-        (3, "tasks"),
-        (4, "content"),
-        (5, "image_prompts"),
-        (6, "images"),
-    ]:
-        made = sorted(i for e in completed if e.stage == stage for i in e.output_ids)
-        assert sorted(i["id"] for i in items(services, kind, site_id)) == made, kind
-    taken = sorted(i for e in dispatched if e.stage == 1 for i in e.item_ids)
-    assert taken == sorted(k["id"] for k in items(services, "keywords", site_id))
-    charged = balance_before - services.app.balance(account_id)
-    consumed = sum(e.amount for e in events if type(e).__name__ == "CreditsConsumed")
-    assert charged == consumed == run.total_credits_used
 
 
 def start(services: Services) -> tuple[UUID, UUID, UUID, int]:

@@ -24,10 +24,10 @@ from automation.bootstrap import Services, build
 from automation.config import Settings
 from consumers.runtime import BackgroundRoles
 from tests.clock import MovableClock
-from tests.integration import test_pipeline
-from tests.integration.test_exactly_once import check_exactly_once
-from tests.integration.test_pipeline import (
+from tests.support import pipeline as stacks
+from tests.support.pipeline import (
     KEYWORDS,
+    check_exactly_once,
     items,
     run_events,
     site_with_keywords,
@@ -36,9 +36,9 @@ from tests.integration.test_pipeline import (
 
 # The stacks (embedded; PostgreSQL with RabbitMQ) and their wired services, as in
 # test_pipeline: pytest finds fixtures by their names in this module.
-backend = test_pipeline.backend
-stack = test_pipeline.stack
-wired = test_pipeline.wired
+backend = stacks.backend
+stack = stacks.stack
+wired = stacks.wired
 
 pytestmark = pytest.mark.anyio
 

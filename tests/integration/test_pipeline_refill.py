@@ -19,8 +19,13 @@ from automation.application.stages import RetryPolicy, StageRunner
 from automation.bootstrap import Services, build
 from automation.config import Settings
 from consumers.run_steps import react, react_all
-from tests.integration.test_exactly_once import Crash, check_exactly_once
-from tests.integration.test_pipeline import KEYWORDS, run_events, site_with_keywords
+from tests.support.pipeline import (
+    KEYWORDS,
+    Crash,
+    check_exactly_once,
+    run_events,
+    site_with_keywords,
+)
 
 WINDOW = 3
 ONE_BY_ONE = {

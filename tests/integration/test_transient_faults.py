@@ -39,14 +39,13 @@ from automation.bootstrap import Services, build
 from automation.config import Settings
 from consumers.orchestrator import WORK_QUEUE
 from consumers.runtime import BackgroundRoles
-from tests.integration import test_work_bus
-from tests.integration.test_exactly_once import check_exactly_once
-from tests.integration.test_pipeline import KEYWORDS, site_with_keywords
-from tests.integration.test_work_bus import MAX_DELIVERIES, eventually, parked
+from tests.support import work_bus as work_buses
+from tests.support.pipeline import KEYWORDS, check_exactly_once, site_with_keywords
+from tests.support.work_bus import MAX_DELIVERIES, eventually, parked
 
 pytestmark = pytest.mark.anyio
 
-bus = test_work_bus.bus  # both buses, as in test_work_bus: pytest finds fixtures by name
+bus = work_buses.bus  # both buses: pytest finds fixtures by their names
 
 AN_HOUR = 3600.0  # the watchdog: far beyond the test's deadline
 DEADLINE = 90.0  # the run must end within this (it takes seconds with the retries)

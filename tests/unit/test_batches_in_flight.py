@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from automation.domain.account import Account
 from automation.domain.errors import InvalidStateError
 from automation.domain.run import AutomationRun
-from tests.unit.test_run_aggregate import T0, new_run, replay
+from tests.support.aggregates import T0, new_run, replay
 
 
 def running_stage_one() -> AutomationRun:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pytest
 from eventsourcing.domain import Aggregate
@@ -36,8 +36,8 @@ from automation.domain.estimate import PendingWork, estimate_credits, required_c
 from automation.domain.run import AutomationRun
 from automation.domain.site import Site
 from automation.domain.values import RunStatus, Stage, StageStatus
+from tests.support.aggregates import T0, new_run, replay
 
-T0 = datetime(2027, 1, 1, 9, 0, tzinfo=UTC)
 POPO = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 
 COMMANDS = ("pause", "resume", "cancel", "complete", "fail")
@@ -72,20 +72,6 @@ PATH_TO: dict[RunStatus, tuple[str, ...]] = {
 }
 
 
-def new_run(at: datetime = T0, reserved: int = 100) -> AutomationRun:
-    return AutomationRun(
-        id=uuid4(),
-        site_id=uuid4(),
-        account_id=uuid4(),
-        trigger_type="manual",
-        config={"stage_1_batch_size": 20},
-        estimated_credits=reserved,
-        reserved_credits=reserved,
-        estimate_basis={},
-        at=at,
-    )
-
-
 def apply(run: AutomationRun, command: str, at: datetime) -> None:
     if command == "fail":
         run.fail("boom", at)
@@ -113,13 +99,6 @@ def view(run: AutomationRun) -> dict[str, Any]:
         "reserved_credits": run.reserved_credits,
         "stages": copy.deepcopy(run.stages),
     }
-
-
-def replay(events: Any) -> Any:
-    aggregate: Any = None
-    for domain_event in events:
-        aggregate = domain_event.mutate(aggregate)
-    return aggregate
 
 
 def names(events: Any) -> list[str]:
