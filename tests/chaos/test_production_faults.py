@@ -58,14 +58,13 @@ def worker_stopped(roles: Roles, stack: Stack, ended: Callable[[], None]) -> Non
 
 
 def broker_restarted(roles: Roles, stack: Stack, ended: Callable[[], None]) -> None:
-    with rabbitmq_stopped():
+    with rabbitmq_stopped(ended):
         # Wait until the service has noticed: the API is not ready without its broker.
         eventually(
             lambda: httpx.get(f"{roles.http.url}/readyz", timeout=5).status_code == 503 or None,
             "the API noticing the broker is gone",
             30,
         )
-    ended()
 
 
 def connections_dropped(roles: Roles, stack: Stack, ended: Callable[[], None]) -> None:

@@ -7,7 +7,7 @@ import errno
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,15 +31,16 @@ def rabbitmqctl(*args: str) -> None:
 
 
 @contextmanager
-def rabbitmq_stopped() -> Iterator[None]:
+def rabbitmq_stopped(restarting: Callable[[], None]) -> Iterator[None]:
     """RabbitMQ's application stopped (every client loses its connection, as at a restart)
-    and started again afterwards, also when the test fails meanwhile."""
+    and started again afterwards, also when the test fails meanwhile; ``restarting`` is
+    called as the start begins (``start_app`` returns once the broker is up)."""
     rabbitmqctl("stop_app")
     try:
         yield
     finally:
+        restarting()
         rabbitmqctl("start_app")
-        rabbitmqctl("await_startup")
 
 
 def terminate_connections(app_name: str) -> int:
