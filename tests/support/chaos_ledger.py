@@ -78,7 +78,8 @@ def prepared_site(api: Api, keywords: list[str], config: dict[str, Any], name: s
 def state(api: Api, run_id: str) -> dict[str, Any]:
     """The run folded from its stored events (not from a read model)."""
     body: dict[str, Any] = ok(api.get(f"{AUTOMATION_API}/runs/{run_id}/state"))
-    return body["run"] | {"version": body["version"]}
+    run: dict[str, Any] = body["run"]
+    return run | {"version": body["version"]}
 
 
 def reached(api: Api, run_id: str, stage: int) -> dict[str, Any]:
