@@ -65,7 +65,9 @@ class StageWorker:
                 partial(context.run, self.process, work, message.redelivered)
             )
             if follow_ups and self._bus is not None:
-                await self._send(self._bus, follow_ups, message.headers)
+                # The run's trace context, as this message brought it (none: as before).
+                traced = {"trace": message.headers} if message.headers else {}
+                await self._send(self._bus, follow_ups, **traced)
 
     def close(self) -> None:
         self._threads.close()
