@@ -90,7 +90,8 @@ class Stack:
         if self.production:
             drop_schema(POSTGRES_URL, self.schema)
             work = self.prefix + "stage_work"
-            delete_from_rabbit([work, work + ".dead"], [self.exchange, self.prefix + "dead"])
+            queues = [work, work + ".dead", self.prefix + "acceptance"]  # the test's own too
+            delete_from_rabbit(queues, [self.exchange, self.prefix + "dead"])
 
     def run_version(self, run_id: str) -> int:
         """The run's last stored version, read from the store itself (the API may be down)."""
