@@ -277,6 +277,29 @@ def gated_batch_recorded(
 # --- durable delays ------------------------------------------------------------------------
 
 
+async def test_stages_wait_out_the_delay_between_them_with_many_batches_in_flight(
+    wired: Services,
+) -> None:
+    # Several batches of a stage finish side by side; whichever step fires after the
+    # stage completed (a worker's refill may complete it) still waits out the delay.
+    config = {**FEW_BATCHES, "between_stage_delay": 1, "stage_2_batch_size": 1}
+    account_id, site_id = site_with_keywords(wired, KEYWORDS, config=config)
+    assert wired.settings.batches_in_flight > 1
+    run_id = start(wired, account_id, site_id)
+    roles = BackgroundRoles(wired, orchestrator=True, workers=True)
+    await roles.start()
+    try:
+        run = await until_ended(wired, account_id, run_id, limit=90)
+    finally:
+        await roles.stop()
+    assert run.status.value == "completed", run.error
+    events = run_events(wired, run_id)
+    completed = {e.stage: e.at for e in events if type(e).__name__ == "StageCompleted"}
+    started = {e.stage: e.at for e in events if type(e).__name__ == "StageStarted"}
+    gaps = {n: (started[n + 1] - completed[n]).total_seconds() for n in range(1, 7)}
+    assert all(gap >= 1 for gap in gaps.values()), gaps
+
+
 async def test_a_delay_between_batches_survives_a_restart(stack: Settings) -> None:
     clock = MovableClock()
     services = build(stack, clock=clock)

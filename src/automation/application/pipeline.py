@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from automation.application.base import AppBase, Written
@@ -128,6 +128,11 @@ class PipelineCommands(AppBase):
             stage = run.current_stage
             status = run.stages[stage]["status"]
             if status == StageStatus.COMPLETED.value:
+                # A step may fire for an earlier event after the stage completed elsewhere
+                # (a worker's refill): the next stage still waits out the delay between.
+                delay = timedelta(seconds=SiteConfig.from_dict(run.config).between_stage_delay)
+                if now < run.stages[stage]["done_at"] + delay:
+                    return IDLE
                 run.start_stage(stage + 1, now)
             elif status == StageStatus.PENDING.value:
                 run.start_stage(stage, now)

@@ -343,7 +343,7 @@ class AutomationRun(FastCopy, Aggregate):
     @event(StageCompleted)
     def _stage_completed(self, stage: int, processed: int, created: int, at: datetime) -> None:
         self.stages[stage].update(
-            status=StageStatus.COMPLETED.value, processed=processed, created=created
+            status=StageStatus.COMPLETED.value, processed=processed, created=created, done_at=at
         )
 
     @event(BatchDispatched)
