@@ -92,6 +92,14 @@ class Settings(BaseSettings):
     # /readyz answers 503 while a read model is further behind the log than this.
     ready_max_lag: int = Field(default=10_000, alias="AUTOMATION_READY_MAX_LAG")
 
+    @field_validator("otel_traces_exporter")
+    @classmethod
+    def _known_exporters(cls, value: str) -> str:
+        names = {n.strip() for n in value.lower().split(",") if n.strip()}
+        if names - {"otlp", "console", "none"}:
+            raise ValueError("OTEL_TRACES_EXPORTER takes otlp, console or none")
+        return value.lower()
+
     @field_validator("log_format", "log_level", mode="before")
     @classmethod
     def _any_case(cls, value: object, info: ValidationInfo) -> object:

@@ -22,6 +22,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from pydantic import ValidationError
 
 from automation import logs, tracing
 from automation.bootstrap import Services, build
@@ -235,3 +236,15 @@ def test_a_separate_worker_process_continues_the_trace_of_run_now(
         services.close()
     assert codes == [0, 0]
     check_worker_spans(command, console_spans(out))  # flushed at the worker's exit
+
+
+def test_tracing_is_off_unless_an_exporter_is_named_and_an_unknown_one_is_refused() -> None:
+    unset: dict[str, str] = {}
+    none = {"OTEL_TRACES_EXPORTER": "none"}
+    disabled = {"OTEL_TRACES_EXPORTER": "console", "OTEL_SDK_DISABLED": "true"}
+    for env in (unset, none, disabled):
+        assert not tracing.setup(Settings(**env), "worker")  # type: ignore[arg-type]
+        assert tracing.provider() is None
+        assert tracing.carrier() == {}
+    with pytest.raises(ValidationError, match="OTEL_TRACES_EXPORTER"):
+        Settings(OTEL_TRACES_EXPORTER="jaeger")  # type: ignore[call-arg]
