@@ -143,16 +143,24 @@ def _draw(progress: Progress, bars: dict[int, TaskID], run: JSON, processing: JS
         progress.update(bars[number], total=total, completed=done, note=note)
 
 
+# The columns of a run in a table; other answers show all their fields.
+RUN_COLUMNS = ("run_id", "site_id", "status", "trigger_type", "started_at", "total_credits_used")
+
+
 def print_answer(answer: JSON, table: bool) -> None:
     if not table:
         sys.stdout.write(orjson.dumps(answer).decode() + "\n")
         sys.stdout.flush()
         return
     rows: list[dict[str, Any]] = answer.get("runs") or [answer]
-    out = Table(*rows[0].keys()) if rows else Table("runs")
+    columns = [c for c in RUN_COLUMNS if c in rows[0]] if "runs" in answer and rows else []
+    columns = columns or (list(rows[0]) if rows else ["runs"])
+    out = Table(*columns)
     for row in rows:
-        out.add_row(*(_cell(v) for v in row.values()))
-    Console().print(out)
+        out.add_row(*(_cell(row.get(c)) for c in columns))
+    # Piped, a table keeps its full width: ids are not cut to fit 80 columns.
+    console = Console()
+    Console(width=None if console.is_terminal else 240).print(out)
 
 
 def _cell(value: Any) -> str:
