@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 NAME = "orchestrator"
 WORK_QUEUE = "stage_work"
 RESEND_AFTER_S = 1.0  # after a failed send, the batches go again this much later
-TraceHeaders = dict[str, str] | None  # a run's W3C trace context (RunStarted, RunResumed)
 
 
 class Orchestrator:
@@ -162,8 +161,7 @@ class Orchestrator:
             now = self.app.clock.now().timestamp()
             resumed = outcome.resumed_at.timestamp() if outcome.resumed_at else None
             again = [f.work for f in outcome.in_flight if self._lost(f, now, resumed)]
-            # The oldest first; their messages continue the trace of the run's start.
-            await self._send(run_id, [*again, *outcome.new], now, outcome.trace)
+            await self._send(run_id, [*again, *outcome.new], now, outcome.trace)  # oldest first
             oldest = min((self._last_sent(f) for f in outcome.in_flight), default=now)
             rearm = oldest + self.watchdog
         if settle and version is not None:
@@ -173,12 +171,12 @@ class Orchestrator:
             self._due_by(self.app.clock.now().timestamp())  # follow its new events at once
 
     async def _send(
-        self, run_id: UUID, batches: list[BatchWork], now: float, trace: TraceHeaders = None
+        self, run_id: UUID, batches: list[BatchWork], now: float, trace: dict[str, str] | None
     ) -> None:
-        """Send a run's batches side by side (each send waits for the broker's confirm).
-        A batch whose send failed counts as lost, and the run is tried again about a
-        second later; the first failure is raised."""
-        traced = {"headers": trace} if trace else {}
+        """Send a run's batches side by side (each send waits for the broker's confirm),
+        with the run's trace context. A batch whose send failed counts as lost, and the run
+        is tried again about a second later; the first failure is raised."""
+        traced = {"headers": trace} if trace else {}  # none: the bus is called as before
         results = await asyncio.gather(
             *(self.bus.send(WORK_QUEUE, w.as_body(), w.message_id, **traced) for w in batches),
             return_exceptions=True,
@@ -224,7 +222,7 @@ class Orchestrator:
             now = self.app.clock.now().timestamp()
             lost = [f.work for f in flights if self._lost(f, now, None)]
             with contextlib.suppress(Exception):  # retried soon: see ``_send``
-                await self._send(run_id, lost, now)
+                await self._send(run_id, lost, now, None)
             sent += sum(1 for w in lost if self._sent[w.message_id] == now)
         if sent:
             log.info("sent %d batch(es) in flight again after a start", sent)
